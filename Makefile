@@ -1,0 +1,45 @@
+# The two commands of the README are `make demo` and `make test`; each sets up .venv first.
+# Only Python 3.11 is assumed; everything else comes from PyPI, pinned by constraints.txt.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SHELL_SCRIPTS = $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
+DOCKERFILES   = $(shell git ls-files 'Dockerfile*' '*/Dockerfile*' 2>/dev/null)
+
+.PHONY: setup test test-slow demo bench lint constraints clean
+
+setup: $(STAMP)
+
+# Rebuilt only when the pins or the project metadata change, so a repeat `make setup` takes seconds.
+$(STAMP): constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Python 3.11 is required, found %d.%d (set PYTHON=/path/to/python3.11)" % v)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[frameworks,tasks,dev]'
+	@touch $@
+
+test: setup
+	$(PY) -m pytest
+
+# Long end-to-end runs, kept out of the default suite.
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+demo: setup
+	$(PY) -m loadgen.demo
+
+bench: setup
+	$(PY) -m tests.bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
+	@if [ -n "$(DOCKERFILES)" ]; then $(VENV)/bin/hadolint $(DOCKERFILES); else echo "hadolint: no Dockerfile yet"; fi
+
+# Re-pin after a deliberate upgrade: freeze the working .venv, keeping the header.
+constraints: setup
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""Shared code of the suite: our binding over the official MLPerf LoadGen (``mlperf_loadgen``).
+
+Modules, by role:
+
+- ``harness``   QSL + SUT over ``mlperf_loadgen`` and ``run()``, one runner for all scenarios.
+- ``settings``  scenario/mode config -> ``mlperf_loadgen.TestSettings`` (built-in mlperf.conf, retired-model
+                rules, ``--config``, user.conf, audit.config, quick flags).
+- ``backends``  ``pytorch``, ``onnxruntime``, ``tf``, ``tflite`` and ``null`` behind a lazy registry.
+- ``report``    LoadGen's logs -> the reference's one-line summary, a results JSON and a latency histogram.
+- ``timing``    the only wrapper over ``mlperf_logging.mllog`` (training logs).
+- ``data``      download, safe extraction, manifest verification and the preprocessing cache.
+- ``cli``       the reference harness's flags, ``--profile`` and one-line usage errors.
+
+``harness``, ``settings``, ``report``, ``timing``, ``data`` and ``cli`` import no ML framework. Importing this
+package has no side effects.
+"""
+
+__version__ = "0.1.0"

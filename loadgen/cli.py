@@ -1,0 +1,197 @@
+"""Shared command-line pieces: the reference harness's flags, ``--profile`` and one-line errors.
+
+Every benchmark's ``infer.py`` builds its parser with :class:`ArgumentParser`, adds :func:`add_inference_args`
+and its own flags, and calls :func:`parse_args` so a profile fills in whatever the user did not type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from loadgen.settings import SCENARIOS
+
+# Exit codes: 2 is argparse's own for bad usage; 1 for a run that failed; 130 is the shell's code for SIGINT.
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with errors on one line (``prog: error: ...``) instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def die(prog: str, message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``prog: error: message`` on one line and exit."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def csv_list(kind: type, allowed: Sequence[str] | None = None):
+    """An argparse type for comma-separated lists such as ``--scenario Offline,Server``."""
+
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        out = []
+        for item in items:
+            if allowed is not None and item not in allowed:
+                raise argparse.ArgumentTypeError(f"{item!r} is not one of {', '.join(allowed)}")
+            try:
+                out.append(kind(item))
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(f"{item!r} is not a valid {kind.__name__}") from exc
+        return out
+
+    parse.__name__ = f"{kind.__name__} list"
+    return parse
+
+
+def positive(kind: type, allow_zero: bool = False):
+    """An argparse type that refuses negative (and, unless allowed, zero) numbers."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from exc
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise argparse.ArgumentTypeError(f"{text} must be {bound}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str]) -> None:
+    """The reference harness's flags, shared by every benchmark's inference entry point.
+
+    Defaults are ``None`` where a ``--profile`` may supply the value; :func:`parse_args` fills them in.
+    """
+    g = parser.add_argument_group("LoadGen harness")
+    g.add_argument("--profile", default=None, help="preset of backend/model/dataset flags (default: None)")
+    g.add_argument("--backend", choices=list(backends), default=None,
+                   help="inference backend (default: from --profile, else onnxruntime)")
+    g.add_argument("--model", default=None, help="model file or SavedModel folder (default: from --profile)")
+    g.add_argument("--model-name", default=None,
+                   help="name LoadGen's mlperf.conf knows the model by, e.g. resnet50 (default: from --profile)")
+    g.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device to run on (default: cpu)")
+    g.add_argument("--scenario", type=csv_list(str, SCENARIOS), default=["SingleStream"],
+                   help=f"comma list of scenarios run in turn, from {','.join(SCENARIOS)} (default: SingleStream)")
+    g.add_argument("--accuracy", action="store_true", help="run in accuracy mode (default: False)")
+    g.add_argument("--find-peak-performance", action="store_true",
+                   help="LoadGen's FindPeakPerformance mode, Server only (default: False)")
+    g.add_argument("--count", type=positive(int), default=None,
+                   help="dataset items to use, and the query count of a quick run (default: all)")
+    g.add_argument("--time", type=positive(float, allow_zero=True), default=None,
+                   help="min and max duration of a quick run in seconds (default: mlperf.conf)")
+    g.add_argument("--qps", type=positive(float), default=None,
+                   help="target QPS for Server, expected QPS for Offline/SingleStream/MultiStream (default: conf)")
+    g.add_argument("--max-latency", type=csv_list(float), default=None,
+                   help="comma list of latency bounds in seconds, each run in turn (default: mlperf.conf)")
+    g.add_argument("--samples-per-query", type=positive(int), default=None,
+                   help="MultiStream samples per query (default: mlperf.conf, 8)")
+    g.add_argument("--performance-sample-count", type=positive(int), default=None,
+                   help="samples held in memory for performance runs (default: mlperf.conf or the dataset size)")
+    g.add_argument("--max-batchsize", type=positive(int), default=32,
+                   help="largest batch sent to the backend (default: 32)")
+    g.add_argument("--threads", type=positive(int), default=os.cpu_count() or 1,
+                   help="CPU threads for the whole harness, split between the workers' backend sessions "
+                        f"(default: {os.cpu_count()}, the core count)")
+    g.add_argument("--workers", type=positive(int), default=1,
+                   help="worker threads that call the backend, non-SingleStream scenarios (default: 1)")
+    g.add_argument("--inputs", type=csv_list(str), default=None,
+                   help="comma list of input tensor names, for graphs without usable names (default: the model's)")
+    g.add_argument("--outputs", type=csv_list(str), default=None,
+                   help="comma list of output tensor names, in the order post-processing expects (default: all)")
+    g.add_argument("--config", type=existing_file, default=None,
+                   help="development override in mlperf.conf format, applied over the built-in rules (default: None)")
+    g.add_argument("--user-conf", "--user_conf", dest="user_conf", type=existing_file, default=None,
+                   help="LoadGen user.conf (default: None)")
+    g.add_argument("--audit-config", "--audit_conf", dest="audit_config", default="audit.config",
+                   help="compliance audit.config; LoadGen applies it if the file exists (default: audit.config)")
+    g.add_argument("--output", default="results", help="folder for LoadGen logs and results (default: results)")
+    g.add_argument("--cache", type=positive(int, allow_zero=True), default=0,
+                   help="use the preprocessing cache: 1 to use it, 0 to preprocess in memory (default: 0)")
+    g.add_argument("--no-trace", dest="trace", action="store_false",
+                   help="skip LoadGen's per-sample trace (about 275 bytes a sample); the 80th-percentile tile "
+                        "and the histogram need it (default: trace on)")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+               profiles: Mapping[str, Mapping[str, Any]] | None = None,
+               fallbacks: Mapping[str, Any] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; a ``--profile`` supplies defaults that flags typed by the user override.
+
+    ``fallbacks`` fill whatever is still unset after the profile.
+    """
+    args = parser.parse_args(argv)
+    profiles = profiles or {}
+    if args.profile is not None:
+        if args.profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            parser.error(f"unknown --profile {args.profile!r} (known: {known})")
+        parser.set_defaults(**profiles[args.profile])
+        args = parser.parse_args(argv)
+    for key, value in (fallbacks or {}).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
+def execute(args: argparse.Namespace, task, prog: str) -> int:
+    """Run every scenario the flags ask for with ``task``; print the reference's line for each.
+
+    The one loop every benchmark's ``infer.py`` ends in. Returns the exit status.
+    """
+    from loadgen.backends import BackendConfig, BackendError, create_backend
+    from loadgen.harness import RunAborted, plan_runs, run
+
+    model_name = args.model_name or task.model_name
+    try:
+        plan = plan_runs(args, model_name)
+        if args.backend != "null" and not args.model:
+            raise ValueError(f"--model is required for backend {args.backend!r}")
+        config = BackendConfig(device=args.device, threads=max(1, args.threads // args.workers),
+                               inputs=tuple(args.inputs) if args.inputs else None,
+                               outputs=tuple(args.outputs) if args.outputs else None)
+        backend = create_backend(args.backend, config).load(args.model)
+    except (BackendError, ValueError) as exc:
+        die(prog, str(exc))
+    for rs, out in plan.runs:
+        try:
+            result = run(task, backend, rs, out, max_batchsize=args.max_batchsize, workers=args.workers,
+                         trace=args.trace, extra={"backend_flag": args.backend, "model": args.model})
+        except RunAborted as exc:
+            print(f"{prog}: error: {exc} (details: {out / 'results.json'})", file=sys.stderr)
+            if exc.loadgen_running:
+                # LoadGen's own threads are still running; Python cannot shut down under them.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
+            return exc.exit_code
+        except ValueError as exc:
+            die(prog, str(exc))
+        print(result.line())
+        verdict = "accuracy run" if result.valid is None else ("VALID" if result.valid else "INVALID")
+        acc = f" {result.accuracy}" if result.accuracy else ""
+        print(f"  {verdict}{acc}; logs and results.json in {out}", flush=True)
+    return 0

@@ -1,0 +1,334 @@
+"""QSL and SUT over the official ``mlperf_loadgen``, and :func:`run`, one runner for every scenario.
+
+Design:
+
+- The QSL is a :class:`Task`. LoadGen's load/unload callbacks go straight to it, so only the performance
+  sample set LoadGen picked is in memory.
+- The SUT uses LoadGen's fast issue callback (ids and indices as plain lists, no ``QuerySample`` objects).
+  SingleStream runs the batch inline, on LoadGen's issue thread: no hand-off on the latency path. The other
+  scenarios queue work to ``workers`` threads; each takes what is queued up to ``max_batchsize`` (dynamic
+  batching), so the backend is never idle while work waits.
+- LoadGen waits forever for a missing response, so every sample is answered, also when the backend raises.
+  After the first failure the rest are answered empty at once, and :func:`run` raises :class:`RunAborted`
+  within ``abort_grace_s`` seconds whether LoadGen has finished or not. Ctrl-C takes the same path.
+- ``StartTest`` runs on its own thread so that the main thread stays free to take Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from loadgen import report
+from loadgen.backends.base import Backend
+from loadgen.settings import RunSettings, test_settings
+
+
+class Task(abc.ABC):
+    """One benchmark's side of the QSL: its samples and their post-processing.
+
+    ``load``/``unload`` are LoadGen's callbacks: hold exactly the samples loaded. ``inputs`` and
+    ``postprocess`` are called from worker threads for loaded samples only.
+    """
+
+    #: mlperf.conf's name of the model, e.g. "resnet50".
+    model_name: str = ""
+
+    @property
+    @abc.abstractmethod
+    def total_count(self) -> int:
+        """Samples in the dataset (LoadGen's total sample count)."""
+
+    @property
+    def performance_count(self) -> int:
+        """Samples that fit in memory at once; LoadGen's performance_sample_count unless a conf overrides it."""
+        return self.total_count
+
+    @abc.abstractmethod
+    def load(self, indices: Sequence[int]) -> None: ...
+
+    @abc.abstractmethod
+    def unload(self, indices: Sequence[int]) -> None: ...
+
+    @abc.abstractmethod
+    def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
+        """One batch: an array per model input, the samples on axis 0, in the order of ``indices``."""
+
+    def postprocess(self, outputs: Sequence[np.ndarray], indices: np.ndarray) -> np.ndarray:
+        """Per-sample results as one array with the samples on axis 0; row i is the response to sample i."""
+        return outputs[0]
+
+    def accuracy(self, accuracy_log: Path) -> dict | None:
+        """The task metric from ``mlperf_log_accuracy.json``, e.g. {"top1": 0.76}; None where it has none."""
+        return None
+
+
+class InMemoryTask(Task):
+    """Samples built by ``make_sample(index)`` when LoadGen loads them and dropped when it unloads them.
+
+    Loaded samples are kept stacked, so a batch is one fancy-indexing copy per input.
+    """
+
+    def __init__(self, make_sample: Callable[[int], np.ndarray | Sequence[np.ndarray]], total_count: int,
+                 performance_count: int | None = None, model_name: str = "") -> None:
+        if total_count < 1:
+            raise ValueError(f"total_count must be >= 1, got {total_count}")
+        self._make = make_sample
+        self._total = total_count
+        self._perf = min(performance_count or total_count, total_count)
+        self.model_name = model_name
+        self._samples: dict[int, tuple[np.ndarray, ...]] = {}
+        self._stacked: list[np.ndarray] = []
+        self._row = np.full(total_count, -1, dtype=np.int64)
+
+    @property
+    def total_count(self) -> int:
+        return self._total
+
+    @property
+    def performance_count(self) -> int:
+        return self._perf
+
+    @property
+    def loaded(self) -> frozenset[int]:
+        return frozenset(self._samples)
+
+    def load(self, indices: Sequence[int]) -> None:
+        for i in indices:
+            if i not in self._samples:
+                sample = self._make(i)
+                self._samples[i] = (sample,) if isinstance(sample, np.ndarray) else tuple(sample)
+        self._restack()
+
+    def unload(self, indices: Sequence[int]) -> None:
+        for i in indices:
+            self._samples.pop(i, None)
+        self._restack()
+
+    def _restack(self) -> None:
+        self._row[:] = -1
+        order = list(self._samples)
+        self._row[order] = np.arange(len(order))
+        columns = zip(*(self._samples[i] for i in order), strict=True) if order else []
+        self._stacked = [np.stack(col) for col in columns]
+
+    def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
+        rows = self._row[indices]
+        if rows.min(initial=0) < 0:
+            missing = indices[rows < 0][:5].tolist()
+            raise KeyError(f"samples {missing} were not loaded by LoadGen")
+        return [col[rows] for col in self._stacked]
+
+
+class RunAborted(RuntimeError):
+    """The run could not finish: the backend failed, or the user pressed Ctrl-C.
+
+    ``loadgen_running`` is True when LoadGen's threads were still running after the grace period; the process
+    must then exit with ``os._exit`` because Python cannot shut down under them.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1, loadgen_running: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.loadgen_running = loadgen_running
+
+
+class _SUT:
+    """Answers LoadGen's queries with ``backend`` on ``task``'s samples."""
+
+    def __init__(self, lg, task: Task, backend: Backend, inline: bool, max_batchsize: int, workers: int) -> None:
+        self.lg = lg
+        self.task = task
+        self.backend = backend
+        self.inline = inline
+        self.max_batchsize = max_batchsize
+        self.failed = threading.Event()
+        self.error: str | None = None
+        self.error_detail: str | None = None
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = [] if inline else [
+            threading.Thread(target=self._work, name=f"sut-worker-{n}", daemon=True) for n in range(workers)
+        ]
+        for w in self._workers:
+            w.start()
+
+    # LoadGen callbacks -------------------------------------------------------------------------------------
+    def issue(self, ids: list[int], indices: list[int]) -> None:
+        step = self.max_batchsize
+        for start in range(0, len(ids), step):
+            chunk = (ids[start:start + step], indices[start:start + step])
+            if self.inline:
+                self._run_batch(*chunk)
+            else:
+                self._queue.put(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    # workers -------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self.max_batchsize
+        carry = None
+        while True:
+            item, carry = (carry if carry is not None else get()), None
+            if item is None:
+                return
+            ids, indices = item
+            if len(ids) < limit:
+                ids, indices = list(ids), list(indices)
+                while len(ids) < limit:
+                    try:
+                        nxt = get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        self._queue.put(None)  # keep the stop signal for the next loop
+                        break
+                    room = limit - len(ids)
+                    ids += nxt[0][:room]
+                    indices += nxt[1][:room]
+                    if len(nxt[0]) > room:
+                        carry = (nxt[0][room:], nxt[1][room:])
+            self._run_batch(ids, indices)
+
+    def stop(self) -> None:
+        for _ in self._workers:
+            self._queue.put(None)
+        for w in self._workers:
+            w.join(timeout=10)
+
+    # one batch ------------------------------------------------------------------------------------------
+    def _run_batch(self, ids: list[int], indices: list[int]) -> None:
+        if self.failed.is_set():
+            self._complete_empty(ids)
+            return
+        try:
+            idx = np.asarray(indices, dtype=np.int64)
+            outputs = self.backend.predict(self.task.inputs(idx))
+            result = np.ascontiguousarray(self.task.postprocess(outputs, idx))
+            if result.shape[:1] != (len(ids),):
+                raise ValueError(f"post-processing returned {result.shape[:1]} rows for {len(ids)} samples")
+        except Exception as exc:  # noqa: BLE001 - whatever the backend raised, LoadGen must get its answers
+            self.fail(f"backend {self.backend.name!r} failed on a batch of {len(ids)} samples: "
+                      f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self._complete_empty(ids)
+            return
+        size = result.nbytes // len(ids)
+        base = result.__array_interface__["data"][0]
+        qsr = self.lg.QuerySampleResponse
+        pointers = range(base, base + size * len(ids), size)
+        self.lg.QuerySamplesComplete([qsr(i, p, size) for i, p in zip(ids, pointers, strict=True)])
+
+    def _complete_empty(self, ids: list[int]) -> None:
+        qsr = self.lg.QuerySampleResponse
+        self.lg.QuerySamplesComplete([qsr(i, 0, 0) for i in ids])
+
+    def fail(self, message: str, detail: str | None = None) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error, self.error_detail = message, detail
+        self.failed.set()
+
+
+def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *, max_batchsize: int = 32,
+        workers: int = 1, trace: bool = True, abort_grace_s: float = 5.0, command: Sequence[str] | None = None,
+        extra: dict | None = None) -> report.Result:
+    """Run one scenario in one mode under LoadGen; LoadGen's logs and the results go into ``output_dir``.
+
+    Raises RunAborted when the backend fails or on Ctrl-C, and ValueError for settings LoadGen rejects.
+    """
+    import mlperf_loadgen as lg
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = test_settings(rs, out)
+    total = task.total_count
+    if rs.count is not None:
+        total = min(total, rs.count)
+    perf_count = min(task.performance_count, total)
+    if settings.performance_sample_count_override > total:
+        # mlperf.conf's count is for the full dataset; a reduced set holds fewer samples than that.
+        settings.performance_sample_count_override = total
+
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(out)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = trace
+
+    sut = _SUT(lg, task, backend, inline=rs.scenario == "SingleStream", max_batchsize=max_batchsize,
+               workers=workers)
+    sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
+    qsl_handle = lg.ConstructQSL(total, perf_count, task.load, task.unload)
+    done = threading.Event()
+    loadgen_error: list[BaseException] = []
+
+    def start_test() -> None:
+        try:
+            lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, rs.audit_config)
+        except Exception as exc:  # noqa: BLE001 - reported on the main thread
+            loadgen_error.append(exc)
+        finally:
+            done.set()
+
+    started = time.perf_counter()
+    tester = threading.Thread(target=start_test, name="loadgen", daemon=True)
+    tester.start()
+    exit_code = 1
+    try:
+        while not done.wait(0.05):
+            if sut.failed.is_set():
+                break
+    except KeyboardInterrupt:
+        sut.fail("interrupted by the user (Ctrl-C)")
+        exit_code = 130
+    if sut.failed.is_set():
+        done.wait(abort_grace_s)
+        running = not done.is_set()
+        if not running:
+            sut.stop()
+            lg.DestroyQSL(qsl_handle)
+            lg.DestroySUT(sut_handle)
+        report.write_failure(out, rs, sut.error or "failed", sut.error_detail, command)
+        raise RunAborted(sut.error or "failed", exit_code=exit_code, loadgen_running=running)
+    wall_s = time.perf_counter() - started
+    sut.stop()
+    lg.DestroyQSL(qsl_handle)
+    lg.DestroySUT(sut_handle)
+    if loadgen_error:
+        raise RunAborted(f"LoadGen failed: {loadgen_error[0]}")
+    return report.summarize(out, rs, task=task, backend=backend, wall_s=wall_s, command=command,
+                            extra=dict(extra or {}, max_batchsize=max_batchsize, workers=workers,
+                                       threads=backend.config.threads, trace=trace))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The runs one command line asks for: every scenario, each at every --max-latency, in turn."""
+
+    runs: tuple[tuple[RunSettings, Path], ...]
+
+
+def plan_runs(args, model_name: str) -> Plan:
+    """Expand the shared flags (see loadgen.cli) into RunSettings and their output folders."""
+    latencies = args.max_latency or [None]
+    runs = []
+    for scenario in args.scenario:
+        for latency in latencies:
+            rs = RunSettings(
+                model=model_name, scenario=scenario, accuracy=args.accuracy,
+                find_peak_performance=args.find_peak_performance, count=args.count, time_s=args.time,
+                qps=args.qps, max_latency_s=latency, samples_per_query=args.samples_per_query,
+                performance_sample_count=args.performance_sample_count, config=args.config,
+                user_conf=args.user_conf, audit_config=args.audit_config)
+            name = scenario if latency is None or len(latencies) == 1 else f"{scenario}-max-latency-{latency:g}s"
+            runs.append((rs, Path(args.output) / name / rs.mode))
+    return Plan(tuple(runs))

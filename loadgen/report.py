@@ -1,0 +1,293 @@
+"""LoadGen's logs -> the reference's summary line, one results JSON and a latency histogram.
+
+Every figure comes from LoadGen: the detail log (``mlperf_log_detail.txt``) for validity, throughput, mean and
+the percentiles LoadGen reports, and the trace (``mlperf_log_trace.json``) for the per-sample latencies behind
+the 80th-percentile tile and the histogram. Percentiles use LoadGen's own rule, ``sorted[int(n * p)]``, so the
+tiles LoadGen also reports are equal to its figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadgen.settings import RunSettings
+
+# The reference harness's tiles (percent).
+TILES = (50.0, 80.0, 90.0, 95.0, 99.0, 99.9)
+PACKAGES = ("mlcommons-loadgen", "mlperf-logging", "numpy", "torch", "torchvision", "onnxruntime",
+            "onnxruntime-gpu", "tensorflow-cpu", "tensorflow", "ai-edge-litert")
+_MLLOG = ":::MLLOG "
+_SAMPLE_EVENT = re.compile(rb'^\{"name":"Sample","cat":"default","ph":"b".*?"complete_ns":(\d+)')
+
+
+@dataclasses.dataclass
+class Result:
+    """One run's figures, all from LoadGen. Times are seconds."""
+
+    scenario: str
+    mode: str
+    valid: bool | None
+    invalid_reasons: list[str]
+    qps: float | None
+    mean_s: float | None
+    time_s: float | None
+    queries: int | None
+    tiles: dict[str, float]
+    accuracy: dict | None
+    output_dir: str
+    files: dict[str, str]
+
+    def line(self) -> str:
+        """The reference harness's line, e.g. ``TestScenario.Offline qps=..., mean=..., tiles=50.0:...``."""
+        acc = ""
+        if self.accuracy:
+            name, value = next(iter(self.accuracy.items()))
+            acc = f", acc={100.0 * value:.3f}%" if name != "count" else ""
+        tiles = ",".join(f"{p}:{v:.4f}" for p, v in self.tiles.items())
+        return (f"TestScenario.{self.scenario} qps={_fmt(self.qps, '.2f')}, mean={_fmt(self.mean_s, '.4f')}, "
+                f"time={_fmt(self.time_s, '.3f')}{acc}, queries={self.queries}, tiles={tiles}")
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def parse_detail(path: Path) -> dict[str, Any]:
+    """LoadGen's detail log as {key: value}; repeated keys keep every value, in order, under ``key + '[]'``."""
+    out: dict[str, Any] = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith(_MLLOG):
+                continue
+            try:
+                entry = json.loads(line[len(_MLLOG):])
+            except json.JSONDecodeError:
+                continue
+            key, value = entry.get("key"), entry.get("value")
+            out.setdefault(key + "[]", []).append(value)
+            out[key] = value
+    return out
+
+
+def trace_latencies(path: Path) -> np.ndarray:
+    """Per-sample latencies (ns) from LoadGen's trace: the ``complete_ns`` of each Sample begin event."""
+    values = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            m = _SAMPLE_EVENT.match(line)
+            if m:
+                values.append(int(m.group(1)))
+    return np.asarray(values, dtype=np.int64)
+
+
+def loadgen_percentile(sorted_ns: np.ndarray, percent: float) -> float:
+    """LoadGen's rule (results.cc): the element at index int(n * p) of the sorted latencies."""
+    return float(sorted_ns[int(len(sorted_ns) * percent / 100.0)])
+
+
+def _tiles(detail: dict[str, Any], latencies: np.ndarray | None) -> dict[str, float]:
+    tiles = {}
+    ordered = np.sort(latencies) if latencies is not None and len(latencies) else None
+    for p in TILES:
+        key = f"result_{p:.2f}_percentile_latency_ns"
+        if ordered is not None:
+            tiles[str(p)] = loadgen_percentile(ordered, p) / 1e9
+        elif key in detail:
+            tiles[str(p)] = float(detail[key]) / 1e9
+    return tiles
+
+
+def _first(detail: dict[str, Any], *keys: str) -> float | None:
+    for key in keys:
+        if key in detail and detail[key] is not None:
+            return float(detail[key])
+    return None
+
+
+def _duration_s(detail: dict[str, Any]) -> float | None:
+    """Run time by LoadGen's clock: from its power_begin mark to its power_end mark (ms resolution)."""
+    try:
+        begin, end = (datetime.datetime.strptime(detail[k], "%m-%d-%Y %H:%M:%S.%f")
+                      for k in ("power_begin", "power_end"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - begin).total_seconds()
+
+
+def _qps(detail: dict[str, Any], time_s: float | None) -> float | None:
+    """Samples per second as LoadGen reports it; MultiStream reports none, so there it is LoadGen's query
+    count times its samples per query over LoadGen's run time."""
+    qps = _first(detail, "result_samples_per_second", "result_completed_samples_per_sec",
+                 "result_qps_with_loadgen_overhead")
+    if qps is None and time_s and "result_query_count" in detail and "effective_samples_per_query" in detail:
+        qps = detail["result_query_count"] * detail["effective_samples_per_query"] / time_s
+    return qps
+
+
+def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a reader needs to reproduce the figures: the command, revision, packages and hardware."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "command": list(command) if command is not None else list(sys.argv),
+        "git_revision": _git_revision(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "gpu": _gpus(),
+        "platform": platform.platform(),
+    }
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _gpus() -> list[str]:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_histogram(path: Path, latencies_ns: np.ndarray, title: str, tiles: dict[str, float]) -> None:
+    """A latency histogram PNG, with the tiles marked. Uses matplotlib's object API: no global pyplot state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ms = latencies_ns / 1e6
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.hist(ms, bins=min(100, max(10, len(ms) // 20)), color="#4477aa")
+    for p, v in tiles.items():
+        ax.axvline(v * 1e3, color="#cc6677", lw=0.8, ls="--")
+        ax.text(v * 1e3, ax.get_ylim()[1] * 0.95, f"p{p}", rotation=90, fontsize=7, va="top")
+    ax.set_xlabel("latency (ms), from LoadGen's trace")
+    ax.set_ylabel("samples")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+
+
+def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: float | None = None,
+              command: Sequence[str] | None = None, extra: dict | None = None) -> Result:
+    """Read LoadGen's logs in ``out``; write results.json (and latency_histogram.png); return the figures."""
+    detail = parse_detail(out / "mlperf_log_detail.txt")
+    trace = out / "mlperf_log_trace.json"
+    latencies = trace_latencies(trace) if trace.is_file() and trace.stat().st_size else None
+    files = {name: str(out / name) for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt",
+                                                "mlperf_log_accuracy.json", "mlperf_log_trace.json", "user.conf")
+             if (out / name).is_file()}
+    accuracy = None
+    if rs.accuracy and task is not None:
+        accuracy = task.accuracy(out / "mlperf_log_accuracy.json")
+    validity = detail.get("result_validity")
+    reasons = [str(r) for r in detail.get("result_invalid_reason[]", [])]
+    if rs.accuracy:
+        valid = None  # LoadGen judges performance runs only
+    else:
+        valid = validity == "VALID"
+    time_s = _duration_s(detail)
+    mean_ns = _first(detail, "result_mean_latency_ns")
+    queries = detail.get("result_query_count")
+    if queries is None and latencies is not None:
+        queries = len(latencies)  # accuracy runs: LoadGen reports no figures, its trace has every sample
+    result = Result(
+        scenario=rs.scenario, mode=rs.mode, valid=valid, invalid_reasons=reasons, qps=_qps(detail, time_s),
+        mean_s=None if mean_ns is None else mean_ns / 1e9, time_s=time_s,
+        queries=None if queries is None else int(queries), tiles=_tiles(detail, latencies), accuracy=accuracy,
+        output_dir=str(out), files=files)
+    if latencies is not None and len(latencies):
+        png = out / "latency_histogram.png"
+        write_histogram(png, latencies, f"{rs.model} {rs.scenario} {rs.mode}", result.tiles)
+        files["latency_histogram"] = str(png)
+    loadgen_figures = {k: v for k, v in detail.items()
+                       if isinstance(k, str) and (k.startswith("result_") or k.startswith("effective_"))
+                       and not k.endswith("[]")}
+    write_json_atomic(out / "results.json", {
+        "status": "ok",
+        "scenario": rs.scenario,
+        "mode": rs.mode,
+        "model": rs.model,
+        "validity": None if rs.accuracy else validity,
+        "invalid_reasons": reasons,
+        "line": result.line(),
+        "figures": {"qps": result.qps, "mean_s": result.mean_s, "time_s": result.time_s,
+                    "queries": result.queries, "tiles_s": result.tiles, "accuracy": accuracy,
+                    "samples_traced": None if latencies is None else int(len(latencies))},
+        "loadgen": loadgen_figures,
+        "loadgen_errors": detail.get("error_invalid_config[]", []) + detail.get("error_runtime[]", []),
+        "settings": dataclasses.asdict(rs),
+        "backend": None if backend is None else {"name": backend.name, "version": backend.version(),
+                                                 "device": backend.config.device},
+        "harness": dict(extra or {}, wall_s=wall_s),
+        "environment": environment(command),
+        "files": files,
+    })
+    return result
+
+
+def write_failure(out: Path, rs: RunSettings, error: str, detail: str | None,
+                  command: Sequence[str] | None) -> None:
+    """A results.json that says the run failed, and why, in place of figures."""
+    write_json_atomic(out / "results.json", {
+        "status": "failed", "scenario": rs.scenario, "mode": rs.mode, "model": rs.model, "error": error,
+        "traceback": detail, "settings": dataclasses.asdict(rs), "environment": environment(command),
+    })

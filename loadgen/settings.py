@@ -1,0 +1,195 @@
+"""Run settings -> ``mlperf_loadgen.TestSettings``.
+
+Layers, lowest first, as LoadGen itself orders mlperf.conf under user.conf:
+
+1. LoadGen's built-in mlperf.conf (``FromConfig(..., conf_type=0)``).
+2. Rule values of retired models that the built-in file no longer knows (:data:`RETIRED_RULES`).
+3. ``--config``: a development override in mlperf.conf format.
+4. ``--user-conf``.
+5. The quick flags (``--count``, ``--time``, ``--qps``, ``--max-latency``, ...).
+
+LoadGen accepts one user conf per run (a second ``conf_type=1`` call is logged as "Multiple conf files are used",
+which is not valid for submission), and ``conf_type=0`` ignores its path and always reads the built-in file.
+So layers 2-4 are resolved here, with LoadGen's own lookup precedence, into one generated ``user.conf`` that is
+loaded once and kept beside the logs. audit.config is LoadGen's to read when the test starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+MODES = ("performance", "accuracy")
+
+# Rule values of models that LoadGen's built-in mlperf.conf no longer carries (or, for dlrm, carries with
+# DLRM-v2's 60 ms). Keys are mlperf.conf's "scenario.key" with times in ms and percentiles in %.
+# Sources: the MLPerf inference mlperf.conf of v0.5 and v0.7 (mobilenet, gnmt) and v1.1 (ssd-mobilenet,
+# ssd-resnet34, dlrm), and the inference rules of those rounds.
+RETIRED_RULES: Mapping[str, Mapping[str, float]] = {
+    "mobilenet": {"*.performance_sample_count_override": 1024, "Server.target_latency": 10},
+    "ssd-mobilenet": {"*.performance_sample_count_override": 256, "Server.target_latency": 10},
+    "ssd-resnet34": {"*.performance_sample_count_override": 64, "Server.target_latency": 100,
+                     "MultiStream.target_latency": 528},
+    "gnmt": {"*.performance_sample_count_override": 3903900, "Server.target_latency": 250,
+             "Server.target_latency_percentile": 97, "MultiStream.target_latency_percentile": 97},
+    "dlrm": {"*.performance_sample_count_override": 204800, "Server.target_latency": 30},
+}
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|0[xX][0-9a-fA-F]+|\.\d+)$")
+
+
+class ConfError(ValueError):
+    """A conf file line LoadGen would reject: names the file and line."""
+
+
+def parse_conf(text: str, source: str = "<conf>") -> dict[tuple[str, str, str], str]:
+    """Parse mlperf.conf syntax (``model.scenario.key = value``, ``#`` comments) as LoadGen does.
+
+    Later lines win for the same key. Values must be numbers, as LoadGen requires.
+    """
+    entries: dict[tuple[str, str, str], str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = (part.strip() for part in line.partition("="))
+        parts = key.split(".")
+        if not sep or len(parts) != 3 or not all(parts):
+            raise ConfError(f"{source}:{lineno}: expected 'model.scenario.key = value', got {raw.strip()!r}")
+        if not _NUMBER.match(value):
+            raise ConfError(f"{source}:{lineno}: value needs to be an integer or a float, got {value!r}")
+        entries[(parts[0], parts[1], parts[2])] = value
+    return entries
+
+
+def resolve_conf(entries: Mapping[tuple[str, str, str], str], model: str) -> dict[tuple[str, str], str]:
+    """What LoadGen would look up for ``model``: {(scenario, key): value} with scenario in SCENARIOS.
+
+    LoadGen's precedence: ``model.scenario.key`` > ``*.scenario.key`` > ``model.*.key`` > ``*.*.key``.
+    """
+    keys = {k for (_, _, k) in entries}
+    resolved: dict[tuple[str, str], str] = {}
+    for scenario in SCENARIOS:
+        for key in keys:
+            for m, s in ((model, scenario), ("*", scenario), (model, "*"), ("*", "*")):
+                if (m, s, key) in entries:
+                    resolved[(scenario, key)] = entries[(m, s, key)]
+                    break
+    return resolved
+
+
+def merged_user_conf(model: str, layers: Iterable[tuple[str, str]]) -> str:
+    """Resolve each (source, text) layer for ``model`` and merge them, later layers winning.
+
+    The result names every key as ``*.<scenario>.<key>``, so LoadGen's lookup returns the merged value.
+    """
+    merged: dict[tuple[str, str], str] = {}
+    sources: list[str] = []
+    for source, text in layers:
+        merged.update(resolve_conf(parse_conf(text, source), model))
+        sources.append(source)
+    lines = [f"# Generated for model {model!r} from: {', '.join(sources) or 'nothing'}"]
+    lines += [f"*.{scenario}.{key} = {value}" for (scenario, key), value in sorted(merged.items())]
+    return "\n".join(lines) + "\n"
+
+
+def retired_rules_conf(model: str) -> str:
+    rules = RETIRED_RULES.get(model, {})
+    return "".join(f"{model}.{key} = {value:g}\n" for key, value in rules.items())
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """One LoadGen run: a scenario in one mode. ``__post_init__`` only validates."""
+
+    model: str
+    scenario: str
+    accuracy: bool = False
+    find_peak_performance: bool = False
+    count: int | None = None
+    time_s: float | None = None
+    qps: float | None = None
+    max_latency_s: float | None = None
+    samples_per_query: int | None = None
+    performance_sample_count: int | None = None
+    config: str | None = None
+    user_conf: str | None = None
+    audit_config: str = "audit.config"
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r} (choose from {', '.join(SCENARIOS)})")
+        if not self.model:
+            raise ValueError("a model name for mlperf.conf is required, e.g. resnet50")
+        for name in ("count", "qps", "max_latency_s", "samples_per_query", "performance_sample_count"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.time_s is not None and self.time_s < 0:
+            raise ValueError(f"time must be >= 0, got {self.time_s}")
+        if self.find_peak_performance and self.scenario != "Server":
+            raise ValueError("--find-peak-performance applies to the Server scenario only")
+        if self.find_peak_performance and self.accuracy:
+            raise ValueError("--find-peak-performance and --accuracy exclude each other")
+        for name in ("config", "user_conf"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{name.replace('_', '-')} file not found: {path}")
+
+    @property
+    def mode(self) -> str:
+        return "accuracy" if self.accuracy else "performance"
+
+
+def user_conf_text(rs: RunSettings) -> str:
+    """The one user.conf LoadGen will read for this run (layers 2-4 of the module docstring)."""
+    layers = [(f"retired rules of {rs.model}", retired_rules_conf(rs.model))]
+    for path in (rs.config, rs.user_conf):
+        if path is not None:
+            layers.append((path, Path(path).read_text()))
+    return merged_user_conf(rs.model, layers)
+
+
+def test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
+    """Build LoadGen's TestSettings; writes the merged ``user.conf`` into ``conf_dir``."""
+    import mlperf_loadgen as lg
+
+    ns = 1_000_000_000
+    s = lg.TestSettings()
+    # Load the built-in rules explicitly: a conf_type=1 call loads them only on its first use in a process,
+    # so a second run in the same process would otherwise silently lose them.
+    s.FromConfig("", rs.model, rs.scenario, 0)
+    conf_path = Path(conf_dir) / "user.conf"
+    conf_path.write_text(user_conf_text(rs))
+    if s.FromConfig(str(conf_path), rs.model, rs.scenario, 1) != 0:
+        raise ConfError(f"LoadGen rejected {conf_path}")
+
+    s.scenario = getattr(lg.TestScenario, rs.scenario)
+    if rs.accuracy:
+        s.mode = lg.TestMode.AccuracyOnly
+    elif rs.find_peak_performance:
+        s.mode = lg.TestMode.FindPeakPerformance
+    else:
+        s.mode = lg.TestMode.PerformanceOnly
+
+    if rs.time_s is not None:
+        s.min_duration_ms = s.max_duration_ms = int(rs.time_s * 1000)
+    if rs.count is not None:
+        s.min_query_count = s.max_query_count = rs.count
+    if rs.qps is not None:
+        s.server_target_qps = rs.qps
+        s.offline_expected_qps = rs.qps
+        s.single_stream_expected_latency_ns = max(1, int(ns / rs.qps))
+        s.multi_stream_expected_latency_ns = max(1, int(ns / rs.qps))
+    if rs.max_latency_s is not None:
+        s.server_target_latency_ns = int(rs.max_latency_s * ns)
+        s.multi_stream_expected_latency_ns = int(rs.max_latency_s * ns)
+    if rs.samples_per_query is not None:
+        s.multi_stream_samples_per_query = rs.samples_per_query
+    if rs.performance_sample_count is not None:
+        s.performance_sample_count_override = rs.performance_sample_count
+    return s
