@@ -56,16 +56,18 @@ class MLLog:
             self._mllogger.event(key=key, value=value, metadata=dict(metadata or {}))
 
     def start(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
+        now_ms = time.time() * 1000  # the logged time and run_seconds use the same clock reading
         if self.enabled:
-            self._mllogger.start(key=key, value=value, metadata=dict(metadata or {}))
+            self._mllogger.start(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms)
         if key == constants.RUN_START:
-            self._run_start_ms = time.time() * 1000
+            self._run_start_ms = now_ms
 
     def end(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
+        now_ms = time.time() * 1000
         if self.enabled:
-            self._mllogger.end(key=key, value=value, metadata=dict(metadata or {}))
+            self._mllogger.end(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms)
         if key == constants.RUN_STOP:
-            self._run_stop_ms = time.time() * 1000
+            self._run_stop_ms = now_ms
 
     # helpers for what every benchmark logs -----------------------------------------------------------------
     def submission(self, benchmark: str, division: str, org: str = "mlperf-suite", platform: str | None = None,

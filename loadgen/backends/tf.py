@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 import numpy as np
-import tensorflow as tf
+
+if importlib.util.find_spec("triton") is not None:
+    # Triton (installed with the CUDA build of torch) and TensorFlow both bundle LLVM. Loading TensorFlow first
+    # makes Triton's later load segfault, which torch.export triggers (seen with tensorflow-cpu 2.21 and
+    # triton 3.8). Loading Triton first works both ways. Import TensorFlow from this module to get the order.
+    import triton  # noqa: F401
+
+import tensorflow as tf  # noqa: E402
 
 from loadgen.backends.base import Backend, BackendError, pick, require_file
 

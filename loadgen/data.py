@@ -1,0 +1,300 @@
+"""Small data helpers shared by every benchmark: download, safe extraction, verification, preprocessing cache.
+
+Guarantees:
+
+- A downloaded file appears under its final name only once its checksum matched (written to ``<name>.part``,
+  then renamed). A dropped connection is resumed with an HTTP Range request; retries back off exponentially.
+  After a network failure the ``.part`` stays, so the next run resumes; corrupt bytes are deleted.
+- Extraction refuses absolute paths, ``..``, links that point outside the target and device files, before
+  anything is written, and fills the target through a temporary folder renamed into place.
+- Verification reports every bad file, not only the first.
+- A cache entry is built in a temporary folder and renamed into place, keyed by its parameters and its source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+class DataError(RuntimeError):
+    """A data problem with the file it concerns in the message (exit status 1 in the scripts)."""
+
+
+class ChecksumError(DataError):
+    pass
+
+
+class UnsafeArchiveError(DataError):
+    pass
+
+
+def _progress(total: int | None, initial: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+                disable=not enabled, leave=False)
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", progress: bool = False) -> str:
+    h = hashlib.new(algorithm)
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh, _progress(size, 0, f"{algorithm} {Path(path).name}", progress) as bar:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+            bar.update(len(chunk))
+    return h.hexdigest()
+
+
+def _check(path: Path, sha256: str | None, md5: str | None, progress: bool) -> str | None:
+    """None when the checksums match, else what is wrong."""
+    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+        if expected:
+            actual = file_digest(path, algorithm, progress)
+            if actual.lower() != expected.lower():
+                return f"{algorithm} is {actual}, expected {expected}"
+    return None
+
+
+def mirrored(url: str, mirror: str | None) -> str:
+    """``url`` fetched from ``mirror`` instead: the mirror's base URL plus the file name."""
+    if not mirror:
+        return url
+    name = PurePosixPath(urllib.parse.urlparse(url).path).name
+    return mirror.rstrip("/") + "/" + name
+
+
+def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md5: str | None = None,
+             mirror: str | None = None, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60.0,
+             progress: bool = True) -> Path:
+    """Fetch ``url`` (or its ``mirror`` copy) to ``dest``, resuming and verifying; return ``dest``.
+
+    A ``dest`` that already matches its checksum is kept without a request.
+    """
+    dest = Path(dest)
+    if dest.is_file() and (sha256 or md5) and _check(dest, sha256, md5, progress) is None:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    source = mirrored(url, mirror)
+    last_error: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            _fetch(source, part, timeout_s, progress, dest.name)
+            break
+        except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError, OSError) as exc:
+            if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403, 404):
+                raise DataError(f"{source}: HTTP {exc.code} {exc.reason}") from exc
+            last_error = exc
+    else:
+        raise DataError(f"{source}: failed after {retries + 1} attempts ({last_error}); "
+                        f"{part.name} is kept, run again to resume")
+    problem = _check(part, sha256, md5, progress)
+    if problem:
+        part.unlink()
+        raise ChecksumError(f"{source}: downloaded file refused, {problem}")
+    os.replace(part, dest)
+    return dest
+
+
+def _fetch(url: str, part: Path, timeout_s: float, progress: bool, name: str) -> None:
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout_s)  # noqa: S310 - http(s) URLs from manifests
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the .part is already complete
+            return
+        raise
+    with response:
+        if have and response.status != 206:
+            have = 0  # the server ignored the Range request: start over
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(part, "ab" if have else "wb") as fh, _progress(total, have, name, progress) as bar:
+            while chunk := response.read(_CHUNK):
+                fh.write(chunk)
+                bar.update(len(chunk))
+        if total is not None and part.stat().st_size < total:
+            raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
+
+
+def _member_problem(name: str, link: str | None, kind: str) -> str | None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith(("/", "\\")):
+        return f"absolute path {name!r}"
+    if ".." in path.parts:
+        return f"path {name!r} leaves the target folder"
+    if kind in ("device", "fifo"):
+        return f"{kind} file {name!r}"
+    if link is not None:
+        target = PurePosixPath(link) if kind == "hardlink" else path.parent / link
+        if PurePosixPath(link).is_absolute() or ".." in PurePosixPath(os.path.normpath(str(target))).parts \
+                or os.path.normpath(str(target)).startswith(".."):
+            return f"link {name!r} -> {link!r} points outside the target folder"
+    return None
+
+
+def check_archive(archive: str | os.PathLike) -> list[str]:
+    """Every unsafe member of a tar or zip archive, as messages; empty when it is safe to extract."""
+    archive = str(archive)
+    problems = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if problem := _member_problem(info.filename, None, "file"):
+                    problems.append(problem)
+        return problems
+    try:
+        with tarfile.open(archive) as tf:
+            for m in tf:
+                kind = ("device" if m.isdev() and not m.isfifo() else "fifo" if m.isfifo() else
+                        "symlink" if m.issym() else "hardlink" if m.islnk() else "file")
+                link = m.linkname if m.issym() or m.islnk() else None
+                if problem := _member_problem(m.name, link, kind):
+                    problems.append(problem)
+    except tarfile.TarError as exc:
+        raise DataError(f"{archive}: not a readable tar or zip archive ({exc})") from exc
+    return problems
+
+
+def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract ``archive`` into ``dest`` (which must not exist yet) safely and atomically."""
+    dest = Path(dest)
+    if dest.exists():
+        raise DataError(f"{dest}: already exists; remove it to extract {archive} again")
+    problems = check_archive(archive)
+    if problems:
+        raise UnsafeArchiveError(f"{archive}: refused, {'; '.join(problems[:5])}"
+                                 + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(tmp, filter="data")  # the stdlib's own guard, behind ours
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Expected files (size and checksum) and file counts of a dataset folder.
+
+    JSON form: ``{"files": {"rel/path": {"size": 123, "sha256": "...", "md5": "..."}},
+    "counts": [{"glob": "train/*/*.JPEG", "count": 1281167}]}``; every field but the path is optional.
+    """
+
+    files: Mapping[str, Mapping[str, Any]]
+    counts: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Manifest:
+        data = json.loads(Path(path).read_text())
+        return cls(files=data.get("files", {}), counts=tuple(data.get("counts", ())))
+
+    @classmethod
+    def of_folder(cls, root: str | os.PathLike, patterns: Iterable[str] = ("**/*",)) -> Manifest:
+        root = Path(root)
+        files = {}
+        for pattern in patterns:
+            for p in sorted(root.glob(pattern)):
+                if p.is_file():
+                    files[p.relative_to(root).as_posix()] = {"size": p.stat().st_size, "sha256": file_digest(p)}
+        return cls(files=files)
+
+    def dump(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps({"files": dict(self.files), "counts": list(self.counts)}, indent=1) + "\n")
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps({"files": dict(self.files), "counts": list(self.counts)},
+                                         sort_keys=True).encode()).hexdigest()
+
+
+def verify(root: str | os.PathLike, manifest: Manifest, checksums: bool = True, progress: bool = True) -> list[str]:
+    """Every problem of ``root`` against ``manifest``, one message per bad file or count; empty when all is well."""
+    from tqdm import tqdm
+
+    root = Path(root)
+    problems = []
+    for rel, expect in tqdm(sorted(manifest.files.items()), desc="verify", unit="file", disable=not progress,
+                            leave=False):
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        if "size" in expect and path.stat().st_size != expect["size"]:
+            problems.append(f"{path}: size {path.stat().st_size}, expected {expect['size']}")
+            continue
+        if checksums:
+            problem = _check(path, expect.get("sha256"), expect.get("md5"), progress=False)
+            if problem:
+                problems.append(f"{path}: {problem}")
+    for rule in manifest.counts:
+        found = sum(1 for p in root.glob(rule["glob"]) if p.is_file())
+        if found != rule["count"]:
+            problems.append(f"{root / rule['glob']}: {found} files, expected {rule['count']}")
+    return problems
+
+
+class PreprocessCache:
+    """Preprocessed data under ``root/<key>``, where key hashes the parameters and the source's manifest.
+
+    Changing any parameter or source file gives a new key, so a stale cache is never read. An entry is built in
+    a temporary folder and renamed into place: a crash leaves no half-built entry under a real key.
+    """
+
+    def __init__(self, root: str | os.PathLike, params: Mapping[str, Any], source_digest: str) -> None:
+        self.root = Path(root)
+        self.params = dict(params)
+        blob = json.dumps({"params": self.params, "source": source_digest}, sort_keys=True, default=str)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        self.path = self.root / self.key
+
+    def ready(self) -> bool:
+        return (self.path / "cache.json").is_file()
+
+    def get_or_build(self, build: Callable[[Path], None]) -> Path:
+        """The entry's folder; ``build(tmp_folder)`` fills it the first time."""
+        if self.ready():
+            return self.path
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", dir=self.root))
+        try:
+            build(tmp)
+            (tmp / "cache.json").write_text(json.dumps({"key": self.key, "params": self.params}, indent=1,
+                                                       default=str) + "\n")
+            try:
+                os.replace(tmp, self.path)
+            except OSError:
+                if not self.ready():  # another process finished first: theirs is as good as ours
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.path

@@ -1,0 +1,45 @@
+"""Fixtures for the loadgen tests: a task whose samples are their own indices, quick LoadGen settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadgen.harness import InMemoryTask
+
+# Expected rates per scenario for the null backend, so LoadGen plans enough queries for a short VALID run.
+NULL_QPS = {"SingleStream": 200_000, "MultiStream": 200_000, "Server": 2_000, "Offline": 1_000_000}
+
+
+class IndexTask(InMemoryTask):
+    """Sample i is the int64 array [i]; through the null backend each response carries its own index.
+
+    Records the most samples ever held at once, to check that only LoadGen's loaded set is in memory.
+    """
+
+    def __init__(self, total: int = 64, performance: int = 16, model_name: str = "resnet50") -> None:
+        super().__init__(lambda i: np.array([i], dtype=np.int64), total, performance, model_name)
+        self.most_loaded = 0
+
+    def load(self, indices) -> None:
+        super().load(indices)
+        self.most_loaded = max(self.most_loaded, len(self.loaded))
+
+
+@pytest.fixture
+def quick_conf(tmp_path: Path) -> str:
+    """A user.conf for short runs that LoadGen still judges VALID."""
+    path = tmp_path / "quick.conf"
+    path.write_text("*.*.min_duration = 300\n*.*.min_query_count = 100\n*.MultiStream.min_query_count = 100\n")
+    return str(path)
+
+
+def accuracy_entries(log: Path) -> list[dict]:
+    return json.loads(log.read_text())
+
+
+def decode(entry: dict, dtype=np.int64) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype)

@@ -1,0 +1,102 @@
+"""One tiny model, built here and exported to every format, through LoadGen on each real backend.
+
+The outputs of every backend must agree with PyTorch's within float tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loadgen.backends import BACKENDS, BackendConfig, BackendError, create_backend
+from loadgen.harness import InMemoryTask, run
+from loadgen.settings import RunSettings
+from tests.loadgen.conftest import accuracy_entries, decode
+
+FEATURES, HIDDEN, CLASSES, SAMPLES = 8, 16, 4, 40
+REAL_BACKENDS = [b for b in BACKENDS if b != "null"]
+
+
+def sample(i: int) -> np.ndarray:
+    return np.random.default_rng([7, i]).standard_normal(FEATURES).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """{backend: model path} for a 2-layer MLP exported from PyTorch, plus PyTorch's own outputs."""
+    import torch
+
+    from loadgen.backends.tf import tf  # imported through the backend, which orders it after Triton
+
+    root = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(),
+                                torch.nn.Linear(HIDDEN, CLASSES)).eval()
+    x = torch.from_numpy(np.stack([sample(i) for i in range(SAMPLES)]))
+    with torch.no_grad():
+        expected = model(x).numpy()
+
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    torch.export.save(torch.export.export(model, (x[:2],), dynamic_shapes=({0: batch},)), root / "tiny.pt2")
+    torch.onnx.export(model, (x[:2],), root / "tiny.onnx", dynamo=False, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+
+    # TensorFlow twin with the same weights (torch Linear stores W as out x in; TF computes x @ W).
+    w1, b1, w2, b2 = (p.detach().numpy() for p in model.parameters())
+
+    class Twin(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1, self.b1 = tf.Variable(w1.T), tf.Variable(b1)
+            self.w2, self.b2 = tf.Variable(w2.T), tf.Variable(b2)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, FEATURES], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": tf.nn.relu(x @ self.w1 + self.b1) @ self.w2 + self.b2}
+
+    twin = Twin()
+    tf.saved_model.save(twin, str(root / "tiny_savedmodel"), signatures={"serving_default": twin.__call__})
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(root / "tiny_savedmodel"))
+    (root / "tiny.tflite").write_bytes(converter.convert())
+    paths = {"pytorch": root / "tiny.pt2", "onnxruntime": root / "tiny.onnx", "tf": root / "tiny_savedmodel",
+             "tflite": root / "tiny.tflite"}
+    return {k: str(v) for k, v in paths.items()}, expected
+
+
+@pytest.mark.parametrize(("scenario", "backend_name"),
+                         [(s, b) for b in REAL_BACKENDS for s in ("Offline", "SingleStream")],
+                         ids=[f"cpu-{s}-{b}-tiny" for b in REAL_BACKENDS for s in ("Offline", "SingleStream")])
+def test_backend_through_loadgen_matches_pytorch(backend_name, scenario, tiny_models, tmp_path):
+    paths, expected = tiny_models
+    backend = create_backend(backend_name, BackendConfig(device="cpu", threads=1)).load(paths[backend_name])
+    task = InMemoryTask(sample, SAMPLES, SAMPLES, model_name="resnet50")
+    rs = RunSettings(model="resnet50", scenario=scenario, accuracy=True)
+    run(task, backend, rs, tmp_path, max_batchsize=16)
+    entries = accuracy_entries(tmp_path / "mlperf_log_accuracy.json")
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(SAMPLES))
+    got = np.stack([decode(e, np.float32) for e in sorted(entries, key=lambda e: e["qsl_idx"])])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend_name", REAL_BACKENDS)
+def test_missing_model_is_a_clear_error(backend_name, tmp_path):
+    with pytest.raises(BackendError, match="not found"):
+        create_backend(backend_name).load(str(tmp_path / "absent.model"))
+
+
+def test_unknown_output_name_is_refused(tiny_models):
+    paths, _ = tiny_models
+    with pytest.raises(BackendError, match="no output named logits"):
+        create_backend("onnxruntime", BackendConfig(outputs=("logits",))).load(paths["onnxruntime"])
+
+
+def test_threads_reach_onnxruntime(tiny_models):
+    paths, _ = tiny_models
+    backend = create_backend("onnxruntime", BackendConfig(threads=3)).load(paths["onnxruntime"])
+    assert backend.session.get_session_options().intra_op_num_threads == 3
+
+
+def test_gpu_without_cuda_is_refused(tiny_models):
+    paths, _ = tiny_models
+    with pytest.raises(BackendError, match="gpu"):
+        create_backend("onnxruntime", BackendConfig(device="gpu")).load(paths["onnxruntime"])
