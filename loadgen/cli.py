@@ -131,6 +131,7 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
     g.add_argument("--output", default="results", help="folder for LoadGen logs and results (default: results)")
     g.add_argument("--cache", type=positive(int, allow_zero=True), default=0,
                    help="use the preprocessing cache: 1 to use it, 0 to preprocess in memory (default: 0)")
+    g.add_argument("--run-index", type=int, default=None, help=argparse.SUPPRESS)  # one run of the plan, see execute
     g.add_argument("--no-trace", dest="trace", action="store_false",
                    help="skip LoadGen's per-sample trace (about 275 bytes a sample); the 80th-percentile tile "
                         "and the histogram need it (default: trace on)")
@@ -162,21 +163,25 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
 
     The one loop every benchmark's ``infer.py`` ends in. Returns the exit status.
     """
-    from loadgen.backends import BackendConfig, BackendError, create_backend
+    from loadgen.backends import BackendConfig, BackendError, backend_class
     from loadgen.harness import RunAborted, plan_runs, run
 
     model_name = args.model_name or task.model_name
     try:
         plan = plan_runs(args, model_name)
-        if args.backend != "null" and not args.model:
+        if len(plan.runs) > 1 and args.run_index is None:
+            return _execute_in_children(len(plan.runs))
+        runs = plan.runs if args.run_index is None else [plan.runs[args.run_index]]
+        cls = backend_class(args.backend)
+        if cls.needs_model and not args.model:
             raise ValueError(f"--model is required for backend {args.backend!r}")
         config = BackendConfig(device=args.device, threads=max(1, args.threads // args.workers),
                                inputs=tuple(args.inputs) if args.inputs else None,
                                outputs=tuple(args.outputs) if args.outputs else None)
-        backend = create_backend(args.backend, config).load(args.model)
+        backend = cls(config).load(args.model)
     except (BackendError, ValueError) as exc:
         die(prog, str(exc))
-    for rs, out in plan.runs:
+    for rs, out in runs:
         try:
             result = run(task, backend, rs, out, max_batchsize=args.max_batchsize, workers=args.workers,
                          trace=args.trace, extra={"backend_flag": args.backend, "model": args.model})
@@ -191,7 +196,31 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
         except ValueError as exc:
             die(prog, str(exc))
         print(result.line())
+        for error in result.loadgen_errors:
+            print(f"  LoadGen error: {error}", file=sys.stderr)
         verdict = "accuracy run" if result.valid is None else ("VALID" if result.valid else "INVALID")
         acc = f" {result.accuracy}" if result.accuracy else ""
         print(f"  {verdict}{acc}; logs and results.json in {out}", flush=True)
     return 0
+
+
+def _execute_in_children(count: int) -> int:
+    """Run each entry of the plan in a fresh process, in turn, as the reference harness did.
+
+    LoadGen keeps state per process (it reads its built-in mlperf.conf once and flags a second user conf as
+    invalid for submission), so one process per run keeps every run's logs as clean as a lone run's.
+    """
+    import subprocess
+
+    status = 0
+    for index in range(count):
+        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)])
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the child got the same SIGINT and is ending its run cleanly
+            child.wait()
+            return EXIT_INTERRUPTED
+        if code in (EXIT_INTERRUPTED, -2):
+            return EXIT_INTERRUPTED
+        status = status or code
+    return status

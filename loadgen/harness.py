@@ -29,7 +29,7 @@ import numpy as np
 
 from loadgen import report
 from loadgen.backends.base import Backend
-from loadgen.settings import RunSettings, test_settings
+from loadgen.settings import RunSettings, build_test_settings
 
 
 class Task(abc.ABC):
@@ -250,7 +250,7 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = test_settings(rs, out)
+    settings = build_test_settings(rs, out)
     total = task.total_count
     if rs.count is not None:
         total = min(total, rs.count)

@@ -50,6 +50,7 @@ class Result:
     accuracy: dict | None
     output_dir: str
     files: dict[str, str]
+    loadgen_errors: list[str] = dataclasses.field(default_factory=list)
 
     def line(self) -> str:
         """The reference harness's line, e.g. ``TestScenario.Offline qps=..., mean=..., tiles=50.0:...``."""
@@ -253,7 +254,8 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
         scenario=rs.scenario, mode=rs.mode, valid=valid, invalid_reasons=reasons, qps=_qps(detail, time_s),
         mean_s=None if mean_ns is None else mean_ns / 1e9, time_s=time_s,
         queries=None if queries is None else int(queries), tiles=_tiles(detail, latencies), accuracy=accuracy,
-        output_dir=str(out), files=files)
+        output_dir=str(out), files=files,
+        loadgen_errors=[str(e) for e in detail.get("error_invalid_config[]", []) + detail.get("error_runtime[]", [])])
     if latencies is not None and len(latencies):
         png = out / "latency_histogram.png"
         write_histogram(png, latencies, f"{rs.model} {rs.scenario} {rs.mode}", result.tiles)
@@ -273,7 +275,7 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
                     "queries": result.queries, "tiles_s": result.tiles, "accuracy": accuracy,
                     "samples_traced": None if latencies is None else int(len(latencies))},
         "loadgen": loadgen_figures,
-        "loadgen_errors": detail.get("error_invalid_config[]", []) + detail.get("error_runtime[]", []),
+        "loadgen_errors": result.loadgen_errors,
         "settings": dataclasses.asdict(rs),
         "backend": None if backend is None else {"name": backend.name, "version": backend.version(),
                                                  "device": backend.config.device},

@@ -99,7 +99,8 @@ def merged_user_conf(model: str, layers: Iterable[tuple[str, str]]) -> str:
 
 def retired_rules_conf(model: str) -> str:
     rules = RETIRED_RULES.get(model, {})
-    return "".join(f"{model}.{key} = {value:g}\n" for key, value in rules.items())
+    # repr keeps integers whole: LoadGen reads "3.9039e+06" with strtoull as 3.
+    return "".join(f"{model}.{key} = {value!r}\n" for key, value in rules.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +146,10 @@ class RunSettings:
         return "accuracy" if self.accuracy else "performance"
 
 
-def user_conf_text(rs: RunSettings) -> str:
-    """The one user.conf LoadGen will read for this run (layers 2-4 of the module docstring)."""
+def user_conf_text(rs: RunSettings) -> str | None:
+    """The one user.conf LoadGen will read for this run (layers 2-4 of the module docstring); None if empty."""
+    if rs.model not in RETIRED_RULES and rs.config is None and rs.user_conf is None:
+        return None
     layers = [(f"retired rules of {rs.model}", retired_rules_conf(rs.model))]
     for path in (rs.config, rs.user_conf):
         if path is not None:
@@ -154,8 +157,13 @@ def user_conf_text(rs: RunSettings) -> str:
     return merged_user_conf(rs.model, layers)
 
 
-def test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
-    """Build LoadGen's TestSettings; writes the merged ``user.conf`` into ``conf_dir``."""
+def build_test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
+    """Build LoadGen's TestSettings; writes the merged ``user.conf`` (if any layer has one) into ``conf_dir``.
+
+    LoadGen counts user confs per process: the second ``conf_type=1`` call of a process is logged as an error
+    whatever TestSettings it is on. So a process should build one run's settings with a user conf; the CLI runs
+    each scenario in a process of its own, as the reference harness did.
+    """
     import mlperf_loadgen as lg
 
     ns = 1_000_000_000
@@ -163,10 +171,12 @@ def test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
     # Load the built-in rules explicitly: a conf_type=1 call loads them only on its first use in a process,
     # so a second run in the same process would otherwise silently lose them.
     s.FromConfig("", rs.model, rs.scenario, 0)
-    conf_path = Path(conf_dir) / "user.conf"
-    conf_path.write_text(user_conf_text(rs))
-    if s.FromConfig(str(conf_path), rs.model, rs.scenario, 1) != 0:
-        raise ConfError(f"LoadGen rejected {conf_path}")
+    text = user_conf_text(rs)
+    if text is not None:
+        conf_path = Path(conf_dir) / "user.conf"
+        conf_path.write_text(text)
+        if s.FromConfig(str(conf_path), rs.model, rs.scenario, 1) != 0:
+            raise ConfError(f"LoadGen rejected {conf_path}")
 
     s.scenario = getattr(lg.TestScenario, rs.scenario)
     if rs.accuracy:

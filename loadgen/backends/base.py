@@ -46,6 +46,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: layout of image inputs the backend expects: "NCHW", "NHWC", or None when not an image model.
     input_layout: ClassVar[str | None] = None
+    #: whether load() needs a model path.
+    needs_model: ClassVar[bool] = True
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         self.config = config or BackendConfig()

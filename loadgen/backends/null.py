@@ -12,6 +12,7 @@ from loadgen.backends.base import Backend
 
 class NullBackend(Backend):
     name = "null"
+    needs_model = False
 
     def version(self) -> str:
         return __version__

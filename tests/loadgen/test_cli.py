@@ -1,0 +1,46 @@
+"""Bad usage: one line on stderr, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+BAD = {
+    "unknown-backend": ["--backend", "caffe"],
+    "unknown-scenario": ["--profile", "null", "--scenario", "Offline,Batch"],
+    "negative-qps": ["--profile", "null", "--qps", "-5"],
+    "missing-model-file": ["--backend", "onnxruntime", "--model", "/nonexistent/model.onnx"],
+    "missing-model-flag": ["--backend", "onnxruntime"],
+    "unknown-profile": ["--profile", "resnet9000"],
+    "missing-user-conf": ["--profile", "null", "--user-conf", "/nonexistent/user.conf"],
+    "find-peak-offline": ["--profile", "null", "--scenario", "Offline", "--find-peak-performance"],
+    "zero-batch": ["--profile", "null", "--max-batchsize", "0"],
+}
+
+
+@pytest.mark.parametrize("argv", BAD.values(), ids=BAD.keys())
+def test_bad_usage_is_one_line_and_exit_2(argv, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "loadgen", *argv, "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], proc.stderr
+
+
+def test_profile_values_yield_to_typed_flags():
+    from loadgen.__main__ import PROFILES, get_args_parser
+    from loadgen.cli import parse_args
+
+    args = parse_args(get_args_parser(), ["--profile", "resnet50-onnxruntime", "--input-shape", "3,8,8"], PROFILES)
+    assert args.backend == "onnxruntime" and args.input_shape == [3, 8, 8]
+
+
+def test_every_help_string_states_its_default():
+    from loadgen.__main__ import get_args_parser
+
+    for action in get_args_parser()._actions:
+        if action.help and action.dest != "help" and action.help != argparse.SUPPRESS:
+            assert "(default: " in action.help and action.help.endswith(")"), action.dest

@@ -1,0 +1,72 @@
+"""A backend that raises mid-run, and Ctrl-C: the process ends promptly with a clear message, never hangs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from loadgen import cli
+    from loadgen.backends import BACKENDS
+    from loadgen.backends.null import NullBackend
+    from loadgen.harness import InMemoryTask
+
+    class Flaky(NullBackend):
+        name = "flaky"
+        calls = 0
+        def predict(self, feeds):
+            Flaky.calls += 1
+            if MODE == "raise" and Flaky.calls == 50:
+                raise RuntimeError("device lost")
+            if MODE == "slow":
+                time.sleep(0.01)
+            return super().predict(feeds)
+
+    MODE = sys.argv[1]
+    BACKENDS["flaky"] = "__main__:Flaky"
+    parser = cli.ArgumentParser(prog="flaky")
+    cli.add_inference_args(parser, backends=list(BACKENDS))
+    args = cli.parse_args(parser, ["--backend", "flaky", "--model-name", "resnet50", "--scenario", sys.argv[2],
+                                   "--qps", "500", "--output", sys.argv[3]])
+    task = InMemoryTask(lambda i: np.array([i]), 64, 64, "resnet50")
+    print("started", flush=True)
+    sys.exit(cli.execute(args, task, prog="flaky"))
+""")
+
+
+def start(mode: str, scenario: str, out) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, mode, scenario, str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_backend_error_ends_a_long_server_run_promptly(tmp_path):
+    # mlperf.conf asks Server for 600 s; the failure must end it in seconds, not then.
+    began = time.monotonic()
+    proc = start("raise", "Server", tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - began < 30
+    assert proc.returncode == 1
+    lines = [line for line in err.splitlines() if line.startswith("flaky: error:")]
+    assert len(lines) == 1 and "RuntimeError: device lost" in lines[0], err
+
+
+def test_backend_error_in_offline_finishes_loadgen_cleanly(tmp_path):
+    proc = start("raise", "Offline", tmp_path)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "device lost" in err
+    assert (tmp_path / "Offline" / "performance" / "results.json").read_text().count('"failed"') == 1
+
+
+def test_ctrl_c_ends_the_run_cleanly(tmp_path):
+    proc = start("slow", "Server", tmp_path)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted by the user" in err and "Traceback" not in err

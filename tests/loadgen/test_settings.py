@@ -1,0 +1,107 @@
+"""Settings: built-in mlperf.conf, retired-model rules, --config, user.conf and quick flags, in LoadGen's order."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from loadgen.settings import ConfError, RunSettings, build_test_settings, merged_user_conf, parse_conf
+
+MS = 1_000_000
+
+
+def settings_for(tmp_path, **kw):
+    return build_test_settings(RunSettings(**kw), tmp_path)
+
+
+def test_builtin_rules_apply(tmp_path):
+    s = settings_for(tmp_path, model="resnet50", scenario="Server")
+    assert s.server_target_latency_ns == 15 * MS  # resnet50's Server bound in LoadGen's mlperf.conf
+    assert s.performance_sample_count_override == 1024
+
+
+def test_builtin_rules_apply_to_every_run_in_a_process(tmp_path):
+    # LoadGen reads its built-in file only at the first conf_type=1 call of a process; a second run must not
+    # silently lose the rules.
+    for n in range(2):
+        s = settings_for(tmp_path, model="resnet50", scenario="SingleStream")
+        assert s.min_duration_ms == 600_000, f"run {n}"
+
+
+@pytest.mark.parametrize(("model", "scenario", "attr", "value"), [
+    ("mobilenet", "Server", "server_target_latency_ns", 10 * MS),
+    ("mobilenet", "Offline", "performance_sample_count_override", 1024),
+    ("ssd-resnet34", "Server", "server_target_latency_ns", 100 * MS),
+    ("gnmt", "Server", "server_target_latency_ns", 250 * MS),
+    ("gnmt", "Server", "server_target_latency_percentile", 0.97),
+    ("gnmt", "Offline", "performance_sample_count_override", 3903900),
+    ("dlrm", "Server", "server_target_latency_ns", 30 * MS),  # v1's rule, not DLRM-v2's 60 ms built in
+], ids=lambda v: str(v))
+def test_retired_models_get_their_rule_values(tmp_path, model, scenario, attr, value):
+    assert getattr(settings_for(tmp_path, model=model, scenario=scenario), attr) == pytest.approx(value)
+
+
+def test_user_conf_overrides_retired_rules_and_config(tmp_path):
+    dev = tmp_path / "dev.conf"
+    dev.write_text("*.Server.target_latency = 40\n*.Server.target_qps = 7\n")
+    user = tmp_path / "user.conf"
+    user.write_text("mobilenet.Server.target_latency = 20  # wins over --config and the retired rule\n")
+    s = settings_for(tmp_path, model="mobilenet", scenario="Server", config=str(dev), user_conf=str(user))
+    assert s.server_target_latency_ns == 20 * MS
+    assert s.server_target_qps == 7  # from --config, which user.conf left alone
+
+
+def test_config_overrides_builtin_wildcards(tmp_path):
+    dev = tmp_path / "dev.conf"
+    dev.write_text("resnet50.Server.target_latency = 42\n")
+    assert settings_for(tmp_path, model="resnet50", scenario="Server", config=str(dev)).server_target_latency_ns \
+        == 42 * MS
+
+
+def test_quick_flags_override_confs(tmp_path):
+    s = settings_for(tmp_path, model="resnet50", scenario="Server", count=100, time_s=2, qps=50,
+                     max_latency_s=0.05, performance_sample_count=9)
+    assert (s.min_query_count, s.max_query_count) == (100, 100)
+    assert (s.min_duration_ms, s.max_duration_ms) == (2000, 2000)
+    assert s.server_target_qps == 50 and s.server_target_latency_ns == 50 * MS
+    assert s.performance_sample_count_override == 9
+
+
+def test_each_scenario_of_a_command_gets_one_user_conf(tmp_path, quick_conf):
+    # LoadGen flags a second user conf in one process; the CLI runs each scenario in its own process.
+    proc = subprocess.run([sys.executable, "-m", "loadgen", "--profile", "null", "--model-name", "mobilenet",
+                           "--scenario", "Offline,Server", "--qps", "1000", "--user-conf", quick_conf,
+                           "--output", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("TestScenario.") == 2
+    for scenario in ("Offline", "Server"):
+        run_dir = tmp_path / scenario / "performance"
+        detail = (run_dir / "mlperf_log_detail.txt").read_text()
+        assert "Multiple conf files are used" not in detail and '"error_invalid_config"' not in detail
+        assert f"*.{scenario}.performance_sample_count_override = 1024" in (run_dir / "user.conf").read_text()
+
+
+def test_merge_follows_loadgen_precedence():
+    text = merged_user_conf("m", [("a", "*.*.min_duration = 1\nm.Server.min_duration = 2\n"),
+                                  ("b", "*.Offline.min_duration = 3\n")])
+    entries = parse_conf(text)
+    assert entries[("*", "Server", "min_duration")] == "2"
+    assert entries[("*", "Offline", "min_duration")] == "3"
+    assert entries[("*", "SingleStream", "min_duration")] == "1"
+
+
+@pytest.mark.parametrize("line", ["resnet50.Server = 3", "a.b.c = fast", "a.b.c 3"])
+def test_bad_conf_lines_name_file_and_line(line):
+    with pytest.raises(ConfError, match=r"user\.conf:2:"):
+        parse_conf("# ok\n" + line + "\n", "user.conf")
+
+
+@pytest.mark.parametrize("kw", [dict(scenario="Batch"), dict(qps=-1), dict(count=0), dict(time_s=-2),
+                                dict(find_peak_performance=True), dict(user_conf="/nonexistent/user.conf")],
+                         ids=["scenario", "qps", "count", "time", "find-peak-offline", "user-conf"])
+def test_bad_settings_are_refused(kw):
+    base = dict(model="resnet50", scenario="Offline")
+    with pytest.raises(ValueError):
+        RunSettings(**(base | kw))
