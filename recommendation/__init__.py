@@ -1,0 +1,1 @@
+"""recommendation: DLRM on Criteo (training and LoadGen inference). Not built yet."""

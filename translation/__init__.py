@@ -1,0 +1,1 @@
+"""translation: GNMT and Transformer on WMT (training and LoadGen inference). Not built yet."""
