@@ -90,6 +90,16 @@ def test_unknown_output_name_is_refused(tiny_models):
         create_backend("onnxruntime", BackendConfig(outputs=("logits",))).load(paths["onnxruntime"])
 
 
+@pytest.mark.parametrize("backend_name", ["onnxruntime", "tf"])
+def test_named_inputs_and_outputs_are_selected(backend_name, tiny_models):
+    paths, expected = tiny_models
+    names = {"onnxruntime": ("x", "y"), "tf": ("x", "y")}[backend_name]
+    backend = create_backend(backend_name, BackendConfig(inputs=names[:1], outputs=names[1:]))
+    out = backend.load(paths[backend_name]).predict([np.stack([sample(i) for i in range(3)])])
+    assert len(out) == 1
+    np.testing.assert_allclose(out[0], expected[:3], rtol=1e-4, atol=1e-5)
+
+
 def test_threads_reach_onnxruntime(tiny_models):
     paths, _ = tiny_models
     backend = create_backend("onnxruntime", BackendConfig(threads=3)).load(paths["onnxruntime"])

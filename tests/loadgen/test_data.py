@@ -184,3 +184,23 @@ def test_cache_is_atomic_and_keyed(tmp_path):
     assert built == [1], "a ready entry is reused"
     assert PreprocessCache(tmp_path, {"size": 256}, "src1").key != cache.key
     assert PreprocessCache(tmp_path, {"size": 224}, "src2").key != cache.key
+
+
+def test_verify_cli_exits_nonzero_naming_each_bad_file(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("x.bin", "y.bin"):
+        (data / name).write_bytes(b"good")
+    Manifest.of_folder(data).dump(tmp_path / "manifest.json")
+    ok = subprocess.run([sys.executable, "-m", "loadgen.data", "verify", str(data), "--manifest",
+                         str(tmp_path / "manifest.json")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    (data / "x.bin").write_bytes(b"evil")
+    (data / "y.bin").write_bytes(b"longer")
+    bad = subprocess.run([sys.executable, "-m", "loadgen.data", "verify", str(data), "--manifest",
+                          str(tmp_path / "manifest.json")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "x.bin: sha256" in bad.stderr and "y.bin: size 6, expected 4" in bad.stderr

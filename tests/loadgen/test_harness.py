@@ -76,3 +76,23 @@ def test_postprocess_row_mismatch_fails_the_run(tmp_path):
     with pytest.raises(RunAborted, match="post-processing returned"):
         run(Broken(total=20, performance=20), create_backend("null", BackendConfig()), rs, tmp_path, max_batchsize=4)
     assert json.loads((tmp_path / "results.json").read_text())["status"] == "failed"
+
+
+def test_find_peak_performance_finds_the_backend_limit(tmp_path):
+    import time
+
+    from loadgen.backends.null import NullBackend
+    from loadgen.report import parse_detail
+
+    class OneMillisecond(NullBackend):  # about 1000 samples/s at batch 1: a boundary LoadGen can find
+        def predict(self, feeds):
+            time.sleep(0.001)
+            return super().predict(feeds)
+
+    rs = RunSettings(model="resnet50", scenario="Server", find_peak_performance=True, qps=300, time_s=0.5)
+    run(IndexTask(), OneMillisecond(), rs, tmp_path, max_batchsize=1, trace=False)
+    detail = parse_detail(tmp_path / "mlperf_log_detail.txt")
+    messages = " ".join(str(m) for m in detail["generic_message[]"])
+    assert "Starting FindPeakPerformance mode" in messages
+    peak = [m for m in detail["generic_message[]"] if "Found peak performance field" in str(m)]
+    assert peak, messages[-500:]

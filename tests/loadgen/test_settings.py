@@ -105,3 +105,19 @@ def test_bad_settings_are_refused(kw):
     base = dict(model="resnet50", scenario="Offline")
     with pytest.raises(ValueError):
         RunSettings(**(base | kw))
+
+
+def test_audit_config_is_read_by_loadgen(tmp_path):
+    from loadgen.backends import create_backend
+    from loadgen.harness import run
+    from tests.loadgen.conftest import IndexTask
+
+    audit = tmp_path / "audit.config"
+    audit.write_text("*.*.mode = 2\n*.Offline.min_query_count = 123\n")
+    rs = RunSettings(model="resnet50", scenario="Offline", qps=1000, time_s=0, audit_config=str(audit))
+    run(IndexTask(total=200, performance=200), create_backend("null"), rs, tmp_path / "out")
+    from loadgen.report import parse_detail
+
+    assert "Found Audit Config file" in (tmp_path / "out" / "mlperf_log_detail.txt").read_text()
+    # Offline issues max(min_query_count, 1.1 * duration * qps) samples; with no duration the audit's 123 rules.
+    assert parse_detail(tmp_path / "out" / "mlperf_log_detail.txt")["effective_samples_per_query"] == 123
