@@ -26,7 +26,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 demo: setup
-	$(PY) -m loadgen.demo
+	$(PY) -m image_classification.demo
 
 bench: setup
 	$(PY) -m tests.bench

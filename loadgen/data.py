@@ -49,7 +49,7 @@ def _progress(total: int | None, initial: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                disable=not enabled, leave=False)
+                disable=None if enabled else True, leave=False)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256", progress: bool = False) -> str:
@@ -241,8 +241,8 @@ def verify(root: str | os.PathLike, manifest: Manifest, checksums: bool = True, 
 
     root = Path(root)
     problems = []
-    for rel, expect in tqdm(sorted(manifest.files.items()), desc="verify", unit="file", disable=not progress,
-                            leave=False):
+    for rel, expect in tqdm(sorted(manifest.files.items()), desc="verify", unit="file",
+                            disable=None if progress else True, leave=False):
         path = root / rel
         if not path.is_file():
             problems.append(f"{path}: missing")

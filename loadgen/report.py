@@ -301,3 +301,26 @@ def write_failure(out: Path, rs: RunSettings, error: str, detail: str | None,
         "status": "failed", "scenario": rs.scenario, "mode": rs.mode, "model": rs.model, "error": error,
         "traceback": detail, "settings": dataclasses.asdict(rs), "environment": environment(command),
     })
+
+
+def write_curve(path: Path, xs: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, title: str,
+                target: float | None = None) -> None:
+    """A training curve PNG: one line per series over ``xs``, and the target as a dashed line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, ys in series.items():
+        ax.plot(xs[: len(ys)], ys, marker="o", ms=3, label=name)
+    if target is not None:
+        ax.axhline(target, color="#cc6677", ls="--", lw=1, label=f"target {target}")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)

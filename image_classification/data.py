@@ -1,0 +1,314 @@
+"""ImageNet (ILSVRC2012) on disk: layouts, image decoding, preprocessing presets, the inference cache, and the
+``download`` / ``verify`` commands behind download_dataset.sh and verify_dataset.sh.
+
+On-disk layout (the real set and the embedded mini set alike)::
+
+    <root>/train/<wnid>/*.JPEG
+    <root>/val/*.JPEG + <root>/val_map.txt        what the MLPerf inference reference reads
+      or <root>/val/<wnid>/*.JPEG                  the ImageFolder layout
+    <root>/synset_words.txt                        "<wnid> <words>", one class a line, in label order
+
+Labels are the index of the wnid in sorted order, as torchvision's ImageFolder and val_map.txt both number them.
+This module imports no ML framework: the training loop wraps its datasets, the inference QSL reads its cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from loadgen.data import DataError, Manifest, PreprocessCache, download, extract, verify
+
+TRAIN_IMAGES, VAL_IMAGES = 1_281_167, 50_000  # ILSVRC2012 (Russakovsky et al. 2015, Table 2)
+HERE = Path(__file__).resolve().parent
+ARCHIVES_MANIFEST = HERE / "imagenet_archives.json"
+
+
+class BadImageError(DataError):
+    """An image that cannot be decoded; the message names the file."""
+
+
+# ------------------------------------------------------------------------------------------------- layouts
+def read_synsets(root: str | os.PathLike) -> list[str]:
+    """wnids in label order: synset_words.txt when present, else the sorted train/ folder names."""
+    root = Path(root)
+    words = root / "synset_words.txt"
+    if words.is_file():
+        return [line.split()[0] for line in words.read_text().splitlines() if line.strip()]
+    train = root / "train"
+    if train.is_dir():
+        return sorted(p.name for p in train.iterdir() if p.is_dir())
+    raise DataError(f"{root}: neither synset_words.txt nor train/<wnid>/ folders found")
+
+
+def train_samples(root: str | os.PathLike) -> list[tuple[str, int]]:
+    root = Path(root)
+    wnids = read_synsets(root)
+    samples = []
+    for label, wnid in enumerate(wnids):
+        folder = root / "train" / wnid
+        samples += [(str(p), label) for p in sorted(folder.iterdir()) if p.is_file()]
+    if not samples:
+        raise DataError(f"{root / 'train'}: no images")
+    return samples
+
+
+def val_samples(root: str | os.PathLike, val_map: str | os.PathLike | None = None) -> list[tuple[str, int]]:
+    """(path, label) of the validation images, from val_map.txt if there is one, else from val/<wnid>/."""
+    root = Path(root)
+    map_path = Path(val_map) if val_map else root / "val_map.txt"
+    base = root / "val" if (root / "val").is_dir() else root
+    if map_path.is_file():
+        samples = []
+        for lineno, line in enumerate(map_path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise DataError(f"{map_path}:{lineno}: expected '<file> <label>', got {line!r}")
+            samples.append((str(base / parts[0]), int(parts[1])))
+        return samples
+    wnids = read_synsets(root)
+    samples = []
+    for label, wnid in enumerate(wnids):
+        folder = base / wnid
+        if folder.is_dir():
+            samples += [(str(p), label) for p in sorted(folder.iterdir()) if p.is_file()]
+    if not samples:
+        raise DataError(f"{root}: no val_map.txt and no val/<wnid>/ images")
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+def load_image(path: str) -> Image.Image:
+    """Decode any image PIL knows as RGB: CMYK, grayscale, palette, and PNG bytes behind a .JPEG name included.
+
+    Truncated or empty files raise BadImageError naming the file.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now, so a truncated file fails here and not later
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        reason = "empty file" if size == 0 else f"{type(exc).__name__}: {exc}"
+        raise BadImageError(f"{path}: cannot decode image ({reason})") from exc
+
+
+# ----------------------------------------------------------------------------------------------- presets
+@dataclasses.dataclass(frozen=True)
+class EvalPreset:
+    """Resize the shorter side to ``resize``, centre-crop ``crop``, then normalise.
+
+    Split in two so the inference cache can store the uint8 crop (4x smaller than float32) and normalise a whole
+    batch at once: ``geometry`` (PIL image -> uint8 HWC) and ``normalize`` (uint8 NHWC -> float32 NCHW/NHWC).
+    Training-time evaluation calls the preset itself, so it and the QSL see the same pixels.
+    """
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    scale: float = 1.0  # pixel values are multiplied by scale before mean/std
+    interpolation: str = "bilinear"
+
+    def geometry(self, img: Image.Image) -> np.ndarray:
+        w, h = img.size
+        short = min(w, h)
+        nw, nh = max(self.crop, round(w * self.resize / short)), max(self.crop, round(h * self.resize / short))
+        method = {"bilinear": Image.Resampling.BILINEAR, "area": Image.Resampling.BOX}[self.interpolation]
+        img = img.resize((nw, nh), method)
+        left, top = (nw - self.crop) // 2, (nh - self.crop) // 2
+        return np.asarray(img.crop((left, top, left + self.crop, top + self.crop)), dtype=np.uint8)
+
+    def normalize(self, batch: np.ndarray, layout: str = "NCHW") -> np.ndarray:
+        x = batch.astype(np.float32)
+        x *= self.scale
+        x -= np.asarray(self.mean, np.float32)
+        x /= np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        return self.normalize(self.geometry(img)[None])[0]
+
+
+def presets(crop: int = 224) -> dict[str, EvalPreset]:
+    """Evaluation presets by name; ``resize`` keeps the reference's 87.5 % central crop for any ``crop``."""
+    resize = round(crop / 0.875)
+    return {
+        # torchvision's references/classification eval transform (ImageNet mean/std on [0, 1] pixels).
+        "torchvision": EvalPreset(resize, crop, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                                  scale=1 / 255),
+        # The inference reference's pre_process_vgg (resnet50 tf/onnxruntime profiles): area resize, mean only.
+        "vgg": EvalPreset(resize, crop, mean=(123.68, 116.78, 103.94), interpolation="area"),
+        # The inference reference's pre_process_mobilenet: pixels scaled to [-1, 1].
+        "mobilenet": EvalPreset(resize, crop, mean=(1.0, 1.0, 1.0), scale=2 / 255),
+    }
+
+
+def train_transform(crop: int, preset: EvalPreset, scale: tuple[float, float] = (0.08, 1.0), flip: bool = True):
+    """Random-resized crop and horizontal flip (torchvision's training preset), then the eval normalisation."""
+    from torchvision.transforms import v2
+
+    steps = [v2.RandomResizedCrop(crop, scale=scale, antialias=True)] + ([v2.RandomHorizontalFlip()] if flip else [])
+    augment = v2.Compose(steps)
+
+    def transform(img: Image.Image) -> np.ndarray:
+        img = augment(img)
+        return preset.normalize(np.asarray(img, dtype=np.uint8)[None])[0]
+
+    return transform
+
+
+class ImageList:
+    """A map-style dataset over (path, label) pairs; the training loop hands it to torch's DataLoader."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        path, label = self.samples[i]
+        return self.transform(load_image(path)), label
+
+
+# --------------------------------------------------------------------------------------- inference cache
+def _cache_chunk(job: tuple[str, int, int, list[str], EvalPreset]) -> list[str]:
+    """Worker: preprocess ``paths`` into rows [start, start + len) of the memory-mapped array."""
+    array_path, start, total, paths, preset = job
+    images = np.lib.format.open_memmap(array_path, mode="r+")
+    errors = []
+    for offset, path in enumerate(paths):
+        try:
+            images[start + offset] = preset.geometry(load_image(path))
+        except BadImageError as exc:  # reported by the parent, with every other bad file
+            errors.append(str(exc))
+    images.flush()
+    return errors
+
+
+def build_cache(samples: Sequence[tuple[str, int]], preset: EvalPreset, cache_root: str | os.PathLike,
+                workers: int | None = None, progress: bool = True) -> Path:
+    """Preprocess every image once into ``images.npy`` (uint8 N x crop x crop x 3) and ``labels.npy``.
+
+    Parallel over processes (decoding holds the GIL, so threads would not scale), written straight into one
+    memory-mapped array, atomic and keyed by the preset and the list of files (loadgen.data.PreprocessCache).
+    """
+    from tqdm import tqdm
+
+    listing = hashlib.sha256("\n".join(f"{p}\t{label}\t{os.path.getsize(p)}" for p, label in samples).encode())
+    cache = PreprocessCache(cache_root, dataclasses.asdict(preset), listing.hexdigest())
+    workers = workers or os.cpu_count() or 1
+
+    def build(folder: Path) -> None:
+        n = len(samples)
+        array_path = str(folder / "images.npy")
+        np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8, shape=(n, preset.crop, preset.crop, 3))
+        np.save(folder / "labels.npy", np.asarray([label for _, label in samples], dtype=np.int64))
+        step = max(1, min(256, n // (workers * 4) or 1))
+        jobs = [(array_path, s, n, [p for p, _ in samples[s:s + step]], preset) for s in range(0, n, step)]
+        errors: list[str] = []
+        with ProcessPoolExecutor(workers) as pool, tqdm(total=n, desc="preprocess", unit="img",
+                                                        disable=None if progress else True, leave=False) as bar:
+            for job, errs in zip(jobs, pool.map(_cache_chunk, jobs), strict=True):
+                errors += errs
+                bar.update(len(job[3]))
+        if errors:
+            more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+            raise BadImageError("; ".join(errors[:5]) + more)
+
+    return cache.get_or_build(build)
+
+
+# --------------------------------------------------------------------------------- download and verify
+def prepare_from_archives(data_dir: Path, archives: dict[str, Path]) -> None:
+    """Extract ILSVRC2012 train/val tars and the devkit into the layout above; build val_map.txt and synsets."""
+    import scipy.io
+
+    devkit = extract(archives["devkit"], data_dir / ".devkit")
+    meta = scipy.io.loadmat(str(next(devkit.rglob("meta.mat"))), squeeze_me=True)["synsets"]
+    # ILSVRC ids 1..1000 are the leaf synsets; their wnids sorted give the label order both layouts use.
+    leaves = sorted((str(s["WNID"]), int(s["ILSVRC2012_ID"]), str(s["words"])) for s in meta
+                    if int(s["ILSVRC2012_ID"]) <= 1000)
+    label_of_id = {ilsvrc_id: label for label, (_, ilsvrc_id, _) in enumerate(leaves)}
+    (data_dir / "synset_words.txt").write_text("".join(f"{w} {words}\n" for w, _, words in leaves))
+    truth = next(devkit.rglob("ILSVRC2012_validation_ground_truth.txt")).read_text().split()
+    extract(archives["val"], data_dir / "val")
+    names = sorted(p.name for p in (data_dir / "val").iterdir())
+    (data_dir / "val_map.txt").write_text("".join(f"{n} {label_of_id[int(t)]}\n" for n, t in zip(names, truth,
+                                                                                                    strict=True)))
+    outer = extract(archives["train"], data_dir / ".train_tars")
+    for inner in sorted(outer.glob("*.tar")):
+        extract(inner, data_dir / "train" / inner.stem)
+
+
+def get_args_parser(add_help: bool = True):
+    from loadgen.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m image_classification.data", add_help=add_help, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("download", help="fetch or take the ILSVRC2012 archives, check md5, extract (default: -)")
+    d.add_argument("--data-dir", required=True, help="dataset root to create (default: required)")
+    d.add_argument("--archives-dir", default=None,
+                   help="folder holding already-downloaded ILSVRC2012_*.tar files (default: <data-dir>/archives)")
+    d.add_argument("--base-url", default=os.environ.get("IMAGENET_URL"),
+                   help="mirror holding the archive files; ImageNet itself needs an account "
+                        "(default: $IMAGENET_URL, else the official URLs)")
+    d.add_argument("--manifest", default=str(ARCHIVES_MANIFEST),
+                   help=f"archive names, URLs and md5 sums (default: {ARCHIVES_MANIFEST.name} beside this file)")
+    v = sub.add_parser("verify", help="check image counts and checksums; exit 1 naming bad files (default: -)")
+    v.add_argument("--data-dir", required=True, help="dataset root (default: required)")
+    v.add_argument("--no-checksums", dest="checksums", action="store_false",
+                   help="check file counts and sizes only (default: checksums on)")
+    return parser
+
+
+def main(args) -> int:
+    prog = "python -m image_classification.data"
+    try:
+        data_dir = Path(args.data_dir)
+        if args.command == "download":
+            spec = json.loads(Path(args.manifest).read_text())
+            archives_dir = Path(args.archives_dir or data_dir / "archives")
+            archives = {}
+            for key, item in spec["archives"].items():
+                archives[key] = download(item["url"], archives_dir / item["file"], md5=item["md5"],
+                                         mirror=args.base_url)
+            prepare_from_archives(data_dir, archives)
+            print(f"{data_dir}: ImageNet ready; check it with ./verify_dataset.sh {data_dir}")
+            return 0
+        if (data_dir / "manifest.json").is_file():
+            problems = verify(data_dir, Manifest.load(data_dir / "manifest.json"), checksums=args.checksums)
+        else:
+            rules = ({"glob": "train/*/*.JPEG", "count": TRAIN_IMAGES},
+                     {"glob": "val/*.JPEG", "count": VAL_IMAGES})
+            problems = verify(data_dir, Manifest(files={}, counts=rules), checksums=False)
+            archives_dir = data_dir / "archives"
+            if args.checksums and archives_dir.is_dir():
+                spec = json.loads(ARCHIVES_MANIFEST.read_text())["archives"].values()
+                files = {f"archives/{a['file']}": {"md5": a["md5"]} for a in spec
+                         if (archives_dir / a["file"]).exists()}
+                problems += verify(data_dir, Manifest(files=files))
+        for problem in problems:
+            print(f"bad: {problem}", file=sys.stderr)
+        print(f"{data_dir}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        return 1 if problems else 0
+    except (DataError, OSError, KeyError, json.JSONDecodeError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))

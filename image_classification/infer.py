@@ -1,0 +1,113 @@
+"""ImageNet classification under LoadGen: the QSL over the validation set, with the reference's profiles.
+
+    python -m image_classification.infer --profile resnet50-onnxruntime --scenario Offline --accuracy
+
+Without flags it reads the embedded mini set and the models ``make demo`` exported; ``--dataset-path`` and
+``--model`` (or DATA_DIR / MODEL_DIR in run_local.sh) point it at the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from image_classification import accuracy, data, mini
+from loadgen import cli
+from loadgen.backends import BACKENDS
+from loadgen.harness import InMemoryTask
+
+DEFAULT_MODEL_DIR = Path("results/image_classification/train/export")
+EXTENSIONS = {"pytorch": ".pt2", "onnxruntime": ".onnx", "tf": "_savedmodel", "tflite": ".tflite"}
+# The reference's profiles: <model>-<backend>. Our models are trained with torchvision's preprocessing; the
+# reference's own model files use the "vgg" (ResNet-50) and "mobilenet" presets, which --preset selects.
+PROFILES = {f"{arch}-{backend}": {"backend": backend, "arch": arch, "model_name": arch}
+            for arch in ("resnet50", "mobilenet") for backend in EXTENSIONS}
+
+
+def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
+    parser = cli.ArgumentParser(prog="python -m image_classification.infer", description=__doc__, add_help=add_help)
+    cli.add_inference_args(parser, backends=list(BACKENDS))
+    g = parser.add_argument_group("ImageNet")
+    g.add_argument("--arch", choices=["resnet50", "mobilenet"], default=None,
+                   help="architecture, for the default model file name (default: from --profile, else resnet50)")
+    g.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR),
+                   help=f"folder of exported models, named <arch>.onnx and so on; --model overrides "
+                        f"(default: {DEFAULT_MODEL_DIR})")
+    g.add_argument("--dataset-path", default=None,
+                   help=f"ImageNet-format root or its val/ folder (default: the mini set, {mini.DEFAULT_OUT})")
+    g.add_argument("--dataset-list", default=None, help="val_map.txt (default: <dataset-path>/val_map.txt)")
+    g.add_argument("--data-format", choices=["NCHW", "NHWC"], default=None,
+                   help="input layout (default: the backend's, NCHW for pytorch/onnxruntime, NHWC for tf/tflite)")
+    g.add_argument("--preset", choices=list(data.presets()), default=None,
+                   help="preprocessing (default: the model's export.json, else torchvision)")
+    g.add_argument("--image-size", type=cli.positive(int), default=None,
+                   help="crop size (default: the model's export.json, else 224)")
+    g.add_argument("--cache-dir", default="build/image_classification/cache",
+                   help="where --cache 1 keeps preprocessed images (default: build/image_classification/cache)")
+    return parser
+
+
+class ImageNetTask(InMemoryTask):
+    """Validation images, preprocessed up to the uint8 crop when LoadGen loads them; normalised per batch."""
+
+    def __init__(self, samples, preset: data.EvalPreset, layout: str, model_name: str, images=None) -> None:
+        self.samples, self.preset, self.layout = samples, preset, layout
+        self.labels = [label for _, label in samples]
+        if images is not None:
+            make = images.__getitem__
+        else:
+            def make(i: int) -> np.ndarray:
+                return preset.geometry(data.load_image(samples[i][0]))
+        super().__init__(make, total_count=len(samples), model_name=model_name)
+
+    def inputs(self, indices: np.ndarray):
+        return [self.preset.normalize(super().inputs(indices)[0], self.layout)]
+
+    def postprocess(self, outputs, indices):
+        return outputs[0].argmax(axis=1).astype(np.int64)
+
+    def accuracy(self, accuracy_log: Path) -> dict:
+        return accuracy.top1(accuracy_log, self.labels)
+
+
+def resolve(args) -> None:
+    """Fill what the user left out: model file, image size and preset from the export, data format."""
+    args.arch = args.arch or "resnet50"
+    if args.model is None and args.backend != "null":
+        args.model = str(Path(args.model_dir) / f"{args.arch}{EXTENSIONS[args.backend]}")
+    meta = {}
+    if args.model:
+        export_json = Path(args.model).parent / "export.json"
+        if export_json.is_file():
+            meta = json.loads(export_json.read_text())
+    args.image_size = args.image_size or meta.get("image_size", 224)
+    args.preset = args.preset or meta.get("preset", "torchvision")
+    if args.data_format is None:
+        args.data_format = "NHWC" if args.backend in ("tf", "tflite") else "NCHW"
+
+
+def make_task(args) -> ImageNetTask:
+    root = Path(args.dataset_path) if args.dataset_path else mini.ensure()
+    samples = data.val_samples(root, args.dataset_list)[: args.count or None]
+    preset = data.presets(args.image_size)[args.preset]
+    images = None
+    if args.cache:
+        images = np.load(data.build_cache(samples, preset, args.cache_dir) / "images.npy", mmap_mode="r")
+    return ImageNetTask(samples, preset, args.data_format, args.model_name or args.arch, images)
+
+
+def main(args) -> int:
+    resolve(args)
+    try:
+        task = make_task(args)
+    except data.DataError as exc:
+        cli.die("python -m image_classification.infer", str(exc), cli.EXIT_FAILURE)
+    return cli.execute(args, task, prog="python -m image_classification.infer")
+
+
+if __name__ == "__main__":
+    ns = cli.parse_args(get_args_parser(), sys.argv[1:], PROFILES, fallbacks={"backend": "onnxruntime"})
+    sys.exit(main(ns))
