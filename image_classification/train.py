@@ -159,6 +159,15 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:
 
 
 def main(args) -> int:
+    try:
+        return _main(args)
+    except data.DataError as exc:
+        # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
+        print(f"train: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        return 1
+
+
+def _main(args) -> int:
     cfg = CONFIGS[args.config]
     cfg = dataclasses.replace(cfg, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                                          ("target", args.target)) if v is not None})

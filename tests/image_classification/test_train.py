@@ -47,3 +47,14 @@ def test_schedule_follows_the_closed_rules():
     assert lr_at(cfg.warmup_epochs * steps - 1, steps, cfg, cfg.epochs) == pytest.approx(cfg.base_lr)
     assert lr_at(cfg.epochs * steps, steps, cfg, cfg.epochs) == pytest.approx(0.0001)  # end LR of the rules
     assert cfg.target == 0.759 and cfg.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_bad_training_image_is_one_line_naming_the_file(mini_copy, tmp_path, capsys, workers):
+    victim = sorted((mini_copy / "train").glob("*/*.JPEG"))[0]
+    victim.write_bytes(b"")
+    args = train.get_args_parser().parse_args(["--data-dir", str(mini_copy), "--output", str(tmp_path), "--quiet",
+                                               "--batch-size", "1497", "--max-steps", "1", "--workers", workers])
+    assert train.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(victim) in err[0] and "empty file" in err[0]

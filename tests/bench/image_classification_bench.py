@@ -1,0 +1,141 @@
+"""image_classification figures for ``make bench``, each measured side by side in one run.
+
+- ic_train_over_torchvision_ref   our training samples/s / torchvision's references/classification recipe
+                                  (ImageFolder + DataLoader with worker processes + the standard loop), same
+                                  model, batch, image size, augmentation and torch threads.
+- ic_train_data_stall_pct         our step time / the pure-compute step time (a fixed batch), minus 1, in %.
+- ic_cache_over_reference_method  our inference-cache build (images/s, all cores) / the reference's method
+                                  re-implemented (cv2.imread, resize, centre crop, float32 np.save per image, a
+                                  thread per core), on the same ImageNet-sized real photos (500x375 JPEG).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from image_classification import data, mini
+
+BATCH, SIZE, STEPS = 32, 32, 25
+
+
+def _train_rate(model, batches, optimizer, criterion, steps: int) -> float:
+    """samples/s over ``steps`` optimizer steps, after 3 warm-up steps, pulling batches from ``batches``."""
+    model.train()
+    done, start = 0, None
+    for i, (images, labels) in enumerate(batches):
+        if i == 3:
+            start = time.perf_counter()
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if start is not None:
+            done += len(labels)
+        if i == steps + 2:
+            break
+    return done / (time.perf_counter() - start)
+
+
+def ic_training(work: Path, args) -> dict[str, float]:
+    import torch
+    import torchvision
+    from torchvision import transforms
+
+    from image_classification.models import build
+
+    torch.set_num_threads(args.threads)
+    root = mini.ensure()
+    preset = data.presets(SIZE)["torchvision"]
+    ours = torch.utils.data.DataLoader(
+        data.ImageList(data.train_samples(root), data.train_transform(SIZE, preset, (0.08, 1.0), True)),
+        BATCH, shuffle=True, drop_last=True, num_workers=0)
+    # torchvision references/classification: ClassificationPresetTrain on an ImageFolder, DataLoader workers.
+    reference = torch.utils.data.DataLoader(
+        torchvision.datasets.ImageFolder(str(root / "train"), transforms.Compose([
+            transforms.RandomResizedCrop(SIZE), transforms.RandomHorizontalFlip(), transforms.PILToTensor(),
+            transforms.ConvertImageDtype(torch.float), transforms.Normalize(preset.mean, preset.std)])),
+        BATCH, shuffle=True, drop_last=True, num_workers=args.threads)
+    torch.manual_seed(0)
+    model = build("resnet50", 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    fixed = next(iter(ours))
+
+    def repeat(batch):
+        while True:
+            yield batch
+
+    rates: dict[str, list[float]] = {"ours": [], "reference": [], "compute": []}
+    for _ in range(2):  # interleaved, so drift in the machine's load hits every side alike
+        rates["ours"].append(_train_rate(model, ours, optimizer, criterion, STEPS))
+        rates["reference"].append(_train_rate(model, reference, optimizer, criterion, STEPS))
+        rates["compute"].append(_train_rate(model, repeat(fixed), optimizer, criterion, STEPS))
+    mean = {k: float(np.mean(v)) for k, v in rates.items()}
+    return {"ic_train_over_torchvision_ref": mean["ours"] / mean["reference"],
+            "ic_train_data_stall_pct": (mean["compute"] / mean["ours"] - 1) * 100,
+            "ic_train_samples_per_s": mean["ours"], "ic_train_reference_samples_per_s": mean["reference"]}
+
+
+def imagenet_sized_photos(folder: Path, count: int = 400) -> list[str]:
+    """Real photos that packages ship, cut and scaled to ImageNet's typical 500x375, as JPEG."""
+    import skimage.data
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    sources = list(load_sample_images().images) + [getattr(skimage.data, name)() for name in
+                                                   ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")]
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        src = sources[i % len(sources)]
+        h, w = src.shape[:2]
+        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
+        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        img = Image.fromarray(np.ascontiguousarray(src[top:top + ch, left:left + cw, :3])).resize((500, 375))
+        path = folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+        img.save(path, "JPEG", quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def _reference_method(src: str, dst: str) -> None:
+    """The inference reference's pre_process_vgg and cache write, step for step."""
+    import cv2
+
+    img = cv2.cvtColor(cv2.imread(src), cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    new = int(100.0 * 224 / 87.5)
+    nh, nw = (int(new * h / w), new) if h > w else (new, int(new * w / h))
+    img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    top, left = (nh - 224) // 2, (nw - 224) // 2
+    img = np.asarray(img[top:top + 224, left:left + 224], dtype="float32")
+    img -= np.array([123.68, 116.78, 103.94], dtype=np.float32)
+    np.save(dst, img.transpose([2, 0, 1]))
+
+
+def ic_cache(work: Path, args) -> dict[str, float]:
+    paths = imagenet_sized_photos(work / "photos")
+    samples = [(p, 0) for p in paths]
+    out = work / "reference_cache"
+    out.mkdir()
+    rates: dict[str, list[float]] = {"ours": [], "reference": []}
+    for run in range(2):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(_reference_method, paths, [str(out / f"{run}_{Path(p).stem}.npy") for p in paths]))
+        rates["reference"].append(len(paths) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        data.build_cache(samples, data.presets(224)["vgg"], work / f"our_cache_{run}", progress=False)
+        rates["ours"].append(len(paths) / (time.perf_counter() - start))
+    mean = {k: float(np.mean(v)) for k, v in rates.items()}
+    return {"ic_cache_over_reference_method": mean["ours"] / mean["reference"],
+            "ic_cache_images_per_s": mean["ours"], "ic_cache_reference_images_per_s": mean["reference"]}
+
+
+FIGURES = [ic_training, ic_cache]

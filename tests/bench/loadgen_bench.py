@@ -1,0 +1,119 @@
+"""Harness figures for ``make bench``, each measured side by side in one run.
+
+- offline_harness_over_raw      harness Offline samples/s (LoadGen's figure) / a plain ORT loop, same ResNet-50
+                                ONNX model (random weights), batch and threads; raw is measured before and after.
+- singlestream_p90_overhead_ms  harness SingleStream p90 (LoadGen's) minus the p90 of the raw single call, on a
+                                small MLP so that model noise does not hide the overhead.
+- null_offline_samples_per_s    LoadGen's Offline samples/s with the null backend.
+- null_server_max_valid_qps     the highest Server target QPS that LoadGen judges VALID with the null backend
+                                (bisection over short runs).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from loadgen.backends import BackendConfig, create_backend
+from loadgen.demo import tiny_onnx_mlp
+from loadgen.harness import InMemoryTask, run
+from loadgen.settings import RunSettings
+
+
+def resnet50_onnx(path: Path) -> Path:
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights=None).eval()  # random weights: the figure is about speed
+    torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), path, dynamo=False, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "b"}, "logits": {0: "b"}})
+    return path
+
+
+def sample_maker(shape):
+    def make(i: int) -> np.ndarray:
+        return np.random.default_rng(i).standard_normal(shape).astype(np.float32)
+
+    return make
+
+
+def raw_loop(backend, batch: np.ndarray, seconds: float) -> float:
+    """samples/s of backend.predict on one preloaded batch, back to back."""
+    backend.predict([batch])  # warm-up
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        backend.predict([batch])
+        n += len(batch)
+    return n / (time.perf_counter() - start)
+
+
+def offline_harness_over_raw(work: Path, args) -> dict[str, float]:
+    model = resnet50_onnx(work / "resnet50.onnx")
+    backend = create_backend("onnxruntime", BackendConfig(threads=args.threads)).load(str(model))
+    make = sample_maker((3, 224, 224))
+    batch = np.stack([make(i) for i in range(args.batch)])
+    raw_before = raw_loop(backend, batch, args.seconds)
+    task = InMemoryTask(make, total_count=256, performance_count=256, model_name="resnet50")
+    # mlperf.conf's Offline minimum is 24576 samples; --count lowers it to about args.seconds of work.
+    rs = RunSettings(model="resnet50", scenario="Offline", qps=raw_before, time_s=args.seconds,
+                     count=max(args.batch, int(raw_before * args.seconds)), performance_sample_count=256)
+    result = run(task, backend, rs, work / "offline", max_batchsize=args.batch, workers=1, trace=False)
+    raw_after = raw_loop(backend, batch, args.seconds)
+    raw = (raw_before + raw_after) / 2
+    return {"offline_harness_over_raw": result.qps / raw, "offline_raw_samples_per_s": raw,
+            "offline_harness_samples_per_s": result.qps}
+
+
+def singlestream_p90_overhead_ms(work: Path, args) -> dict[str, float]:
+    model = tiny_onnx_mlp(work / "mlp.onnx")
+    backend = create_backend("onnxruntime", BackendConfig(threads=1)).load(str(model))
+    make = sample_maker((64,))
+    one = make(0)[None]
+    for _ in range(200):
+        backend.predict([one])
+    lat = []
+    for _ in range(20000):
+        t = time.perf_counter_ns()
+        backend.predict([one])
+        lat.append(time.perf_counter_ns() - t)
+    raw_p90 = float(np.sort(lat)[int(len(lat) * 0.9)])  # LoadGen's percentile rule
+    task = InMemoryTask(make, total_count=1024, model_name="resnet50")
+    rs = RunSettings(model="resnet50", scenario="SingleStream", qps=1e9 / raw_p90, time_s=5)
+    result = run(task, backend, rs, work / "singlestream", trace=False)
+    harness_p90 = result.tiles["90.0"] * 1e9
+    return {"singlestream_p90_overhead_ms": (harness_p90 - raw_p90) / 1e6, "singlestream_raw_p90_ms": raw_p90 / 1e6,
+            "singlestream_harness_p90_ms": harness_p90 / 1e6}
+
+
+def null_offline_samples_per_s(work: Path, args) -> dict[str, float]:
+    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024, model_name="resnet50")
+    rs = RunSettings(model="resnet50", scenario="Offline", qps=2_000_000, time_s=2)
+    result = run(task, create_backend("null"), rs, work / "null_offline", max_batchsize=1024, trace=False)
+    return {"null_offline_samples_per_s": result.qps}
+
+
+def null_server_max_valid_qps(work: Path, args) -> dict[str, float]:
+    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024, model_name="resnet50")
+    backend = create_backend("null")
+    lo, hi, step = 5_000.0, 400_000.0, 0
+
+    def valid(qps: float) -> bool:
+        nonlocal step
+        step += 1
+        rs = RunSettings(model="resnet50", scenario="Server", qps=qps, time_s=3)
+        return bool(run(task, backend, rs, work / f"server_{step}", max_batchsize=64, trace=False).valid)
+
+    if not valid(lo):
+        return {"null_server_max_valid_qps": 0.0}
+    while hi / lo > 1.05:  # bisect in log space to within 5 %
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if valid(mid) else (lo, mid)
+    return {"null_server_max_valid_qps": lo}
+
+
+FIGURES = [null_offline_samples_per_s, null_server_max_valid_qps, singlestream_p90_overhead_ms,
+           offline_harness_over_raw]
+
+
