@@ -97,7 +97,7 @@ def load_image(path: str) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so a truncated file fails here and not later
-            return img.convert("RGB")
+            return img if img.mode == "RGB" else img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         reason = "empty file" if size == 0 else f"{type(exc).__name__}: {exc}"

@@ -81,7 +81,7 @@ def ic_training(work: Path, args) -> dict[str, float]:
             "ic_train_samples_per_s": mean["ours"], "ic_train_reference_samples_per_s": mean["reference"]}
 
 
-def imagenet_sized_photos(folder: Path, count: int = 400) -> list[str]:
+def imagenet_sized_photos(folder: Path, count: int = 800) -> list[str]:
     """Real photos that packages ship, cut and scaled to ImageNet's typical 500x375, as JPEG."""
     import skimage.data
     from PIL import Image
