@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -249,9 +250,13 @@ def prepare_from_archives(data_dir: Path, archives: dict[str, Path]) -> None:
     names = sorted(p.name for p in (data_dir / "val").iterdir())
     (data_dir / "val_map.txt").write_text("".join(f"{n} {label_of_id[int(t)]}\n" for n, t in zip(names, truth,
                                                                                                     strict=True)))
+    # The train tar holds one tar per class; each is deleted once extracted, so the peak extra space is one copy.
     outer = extract(archives["train"], data_dir / ".train_tars")
     for inner in sorted(outer.glob("*.tar")):
         extract(inner, data_dir / "train" / inner.stem)
+        inner.unlink()
+    shutil.rmtree(outer)
+    shutil.rmtree(devkit)
 
 
 def get_args_parser(add_help: bool = True):
