@@ -168,10 +168,11 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
 
     model_name = args.model_name or task.model_name
     try:
-        plan = plan_runs(args, model_name)
-        if len(plan.runs) > 1 and args.run_index is None:
-            return _execute_in_children(len(plan.runs))
-        runs = plan.runs if args.run_index is None else [plan.runs[args.run_index]]
+        runs = plan_runs(args, model_name)
+        if len(runs) > 1 and args.run_index is None:
+            return _execute_in_children(len(runs))
+        if args.run_index is not None:
+            runs = [runs[args.run_index]]
         cls = backend_class(args.backend)
         if cls.needs_model and not args.model:
             raise ValueError(f"--model is required for backend {args.backend!r}")

@@ -17,7 +17,6 @@ Design:
 from __future__ import annotations
 
 import abc
-import dataclasses
 import queue
 import threading
 import time
@@ -310,15 +309,8 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
                                        threads=backend.config.threads, trace=trace))
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """The runs one command line asks for: every scenario, each at every --max-latency, in turn."""
-
-    runs: tuple[tuple[RunSettings, Path], ...]
-
-
-def plan_runs(args, model_name: str) -> Plan:
-    """Expand the shared flags (see loadgen.cli) into RunSettings and their output folders."""
+def plan_runs(args, model_name: str) -> list[tuple[RunSettings, Path]]:
+    """The runs one command line asks for, in turn: every scenario at every --max-latency, with output folders."""
     latencies = args.max_latency or [None]
     runs = []
     for scenario in args.scenario:
@@ -331,4 +323,4 @@ def plan_runs(args, model_name: str) -> Plan:
                 user_conf=args.user_conf, audit_config=args.audit_config)
             name = scenario if latency is None or len(latencies) == 1 else f"{scenario}-max-latency-{latency:g}s"
             runs.append((rs, Path(args.output) / name / rs.mode))
-    return Plan(tuple(runs))
+    return runs

@@ -205,21 +205,34 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def _figure():
+    """A figure on matplotlib's object API (no pyplot, so no global state) and its one axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig, path: Path) -> None:
+    """Save to a temporary name and rename: readers never see half a PNG."""
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+
+
 def write_histogram(path: Path, latencies_ns: np.ndarray, title: str, tiles: dict[str, float]) -> None:
-    """A latency histogram PNG with the tiles marked. Uses matplotlib's object API: no global pyplot state.
+    """A latency histogram PNG with the tiles marked.
 
     The x axis ends a little past the 99.9th percentile so that one slow sample cannot flatten the picture; how
     many samples lie beyond is stated on the chart.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     ms = latencies_ns / 1e6
     edge = max(tiles.get("99.9", float(ms.max()) / 1e3) * 1e3 * 1.15, float(ms.min()) * 1.01 + 1e-6)
     beyond = int((ms > edge).sum())
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = _figure()
     ax.hist(ms[ms <= edge], bins=min(100, max(10, len(ms) // 20)), color="#4477aa")
     colours = ["#228833", "#ccbb44", "#ee6677", "#aa3377", "#66ccee", "#000000"]
     for (p, v), colour in zip(tiles.items(), colours, strict=False):
@@ -229,10 +242,7 @@ def write_histogram(path: Path, latencies_ns: np.ndarray, title: str, tiles: dic
     ax.set_xlabel(f"latency (ms), from LoadGen's trace, {len(ms)} samples{note}", fontsize=9)
     ax.set_ylabel("samples")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    _save(fig, path)
 
 
 def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: float | None = None,
@@ -306,12 +316,7 @@ def write_failure(out: Path, rs: RunSettings, error: str, detail: str | None,
 def write_curve(path: Path, xs: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, title: str,
                 target: float | None = None) -> None:
     """A training curve PNG: one line per series over ``xs``, and the target as a dashed line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = _figure()
     for name, ys in series.items():
         ax.plot(xs[: len(ys)], ys, marker="o", ms=3, label=name)
     if target is not None:
@@ -320,7 +325,4 @@ def write_curve(path: Path, xs: Sequence[float], series: dict[str, Sequence[floa
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    _save(fig, path)
