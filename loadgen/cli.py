@@ -163,6 +163,17 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
 
     The one loop every benchmark's ``infer.py`` ends in. Returns the exit status.
     """
+    try:
+        return _execute(args, task, prog)
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run's own handling (loading the model, a second Ctrl-C in the grace period).
+        # LoadGen's native threads may exist, and Python cannot shut down under them: leave at once.
+        print(f"{prog}: error: interrupted by the user (Ctrl-C)", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+def _execute(args: argparse.Namespace, task, prog: str) -> int:
     from loadgen.backends import BackendConfig, BackendError, backend_class
     from loadgen.harness import RunAborted, plan_runs, run
 

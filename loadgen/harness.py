@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import mlperf_loadgen as lg
 import numpy as np
 
 from loadgen import report
@@ -143,8 +144,7 @@ class RunAborted(RuntimeError):
 class _SUT:
     """Answers LoadGen's queries with ``backend`` on ``task``'s samples."""
 
-    def __init__(self, lg, task: Task, backend: Backend, inline: bool, max_batchsize: int, workers: int) -> None:
-        self.lg = lg
+    def __init__(self, task: Task, backend: Backend, inline: bool, max_batchsize: int, workers: int) -> None:
         self.task = task
         self.backend = backend
         self.inline = inline
@@ -223,13 +223,13 @@ class _SUT:
             return
         size = result.nbytes // len(ids)
         base = result.__array_interface__["data"][0]
-        qsr = self.lg.QuerySampleResponse
+        qsr = lg.QuerySampleResponse
         pointers = range(base, base + size * len(ids), size)
-        self.lg.QuerySamplesComplete([qsr(i, p, size) for i, p in zip(ids, pointers, strict=True)])
+        lg.QuerySamplesComplete([qsr(i, p, size) for i, p in zip(ids, pointers, strict=True)])
 
     def _complete_empty(self, ids: list[int]) -> None:
-        qsr = self.lg.QuerySampleResponse
-        self.lg.QuerySamplesComplete([qsr(i, 0, 0) for i in ids])
+        qsr = lg.QuerySampleResponse
+        lg.QuerySamplesComplete([qsr(i, 0, 0) for i in ids])
 
     def fail(self, message: str, detail: str | None = None) -> None:
         with self._lock:
@@ -243,50 +243,52 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
         extra: dict | None = None) -> report.Result:
     """Run one scenario in one mode under LoadGen; LoadGen's logs and the results go into ``output_dir``.
 
-    Raises RunAborted when the backend fails or on Ctrl-C, and ValueError for settings LoadGen rejects.
+    Raises RunAborted when the backend fails or on Ctrl-C (at any point: before LoadGen starts, during the run,
+    or during the grace period), and ValueError for settings LoadGen rejects.
     """
-    import mlperf_loadgen as lg
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = build_test_settings(rs, out)
-    total = task.total_count
-    if rs.count is not None:
-        total = min(total, rs.count)
-    perf_count = min(task.performance_count, total)
-    if settings.performance_sample_count_override > total:
-        # mlperf.conf's count is for the full dataset; a reduced set holds fewer samples than that.
-        settings.performance_sample_count_override = total
-
-    log_settings = lg.LogSettings()
-    log_settings.log_output.outdir = str(out)
-    log_settings.log_output.copy_summary_to_stdout = False
-    log_settings.enable_trace = trace
-
-    sut = _SUT(lg, task, backend, inline=rs.scenario == "SingleStream", max_batchsize=max_batchsize,
-               workers=workers)
-    sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
-    qsl_handle = lg.ConstructQSL(total, perf_count, task.load, task.unload)
     done = threading.Event()
     loadgen_error: list[BaseException] = []
-
-    def start_test() -> None:
-        try:
-            lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, rs.audit_config)
-        except Exception as exc:  # noqa: BLE001 - reported on the main thread
-            loadgen_error.append(exc)
-        finally:
-            done.set()
-
-    started = time.perf_counter()
-    tester = threading.Thread(target=start_test, name="loadgen", daemon=True)
-    tester.start()
+    tester: threading.Thread | None = None
     exit_code = 1
     try:
+        settings = build_test_settings(rs, out)
+        total = task.total_count
+        if rs.count is not None:
+            total = min(total, rs.count)
+        perf_count = min(task.performance_count, total)
+        if settings.performance_sample_count_override > total:
+            # mlperf.conf's count is for the full dataset; a reduced set holds fewer samples than that.
+            settings.performance_sample_count_override = total
+
+        log_settings = lg.LogSettings()
+        log_settings.log_output.outdir = str(out)
+        log_settings.log_output.copy_summary_to_stdout = False
+        log_settings.enable_trace = trace
+
+        sut = _SUT(task, backend, inline=rs.scenario == "SingleStream", max_batchsize=max_batchsize,
+                   workers=workers)
+        sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
+        qsl_handle = lg.ConstructQSL(total, perf_count, task.load, task.unload)
+
+        def start_test() -> None:
+            try:
+                lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, rs.audit_config)
+            except Exception as exc:  # noqa: BLE001 - reported on the main thread
+                loadgen_error.append(exc)
+            finally:
+                done.set()
+
+        started = time.perf_counter()
+        tester = threading.Thread(target=start_test, name="loadgen", daemon=True)
+        tester.start()
         while not done.wait(0.05):
             if sut.failed.is_set():
                 break
     except KeyboardInterrupt:
+        if tester is None:  # LoadGen's test never started: nothing to answer
+            raise RunAborted("interrupted by the user (Ctrl-C)", exit_code=130) from None
         sut.fail("interrupted by the user (Ctrl-C)")
         exit_code = 130
     if sut.failed.is_set():

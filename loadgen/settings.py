@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import mlperf_loadgen as lg
+
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("performance", "accuracy")
 
@@ -164,8 +166,6 @@ def build_test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
     whatever TestSettings it is on. So a process should build one run's settings with a user conf; the CLI runs
     each scenario in a process of its own, as the reference harness did.
     """
-    import mlperf_loadgen as lg
-
     ns = 1_000_000_000
     s = lg.TestSettings()
     # Load the built-in rules explicitly: a conf_type=1 call loads them only on its first use in a process,

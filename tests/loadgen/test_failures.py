@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
@@ -62,11 +64,31 @@ def test_backend_error_in_offline_finishes_loadgen_cleanly(tmp_path):
     assert (tmp_path / "Offline" / "performance" / "results.json").read_text().count('"failed"') == 1
 
 
+def wait_for(path, timeout_s: float = 60) -> None:
+    end = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < end, f"{path} never appeared"
+        time.sleep(0.05)
+
+
 def test_ctrl_c_ends_the_run_cleanly(tmp_path):
     proc = start("slow", "Server", tmp_path)
     assert proc.stdout.readline().strip() == "started"
-    time.sleep(2)
+    wait_for(tmp_path / "Server" / "performance" / "mlperf_log_detail.txt")  # LoadGen is running
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "interrupted by the user" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.3, 0.8])
+def test_ctrl_c_at_any_moment_never_hangs(tmp_path, delay_s):
+    # Whenever it lands (setup, LoadGen's start, mid-run), Ctrl-C ends the process promptly.
+    proc = start("slow", "Server", tmp_path)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
