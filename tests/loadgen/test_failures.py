@@ -41,9 +41,15 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _as_from_a_terminal() -> None:
+    # A job started in the background by a shell without job control (a CI runner may be one) inherits SIGINT
+    # ignored, and Python then installs no Ctrl-C handler. A user at a terminal has the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(mode: str, scenario: str, out) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", SCRIPT, mode, scenario, str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal)
 
 
 def test_backend_error_ends_a_long_server_run_promptly(tmp_path):
