@@ -103,6 +103,8 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
                    help="dataset items to use, and the query count of a quick run (default: all)")
     g.add_argument("--time", type=positive(float, allow_zero=True), default=None,
                    help="min and max duration of a quick run in seconds (default: mlperf.conf)")
+    g.add_argument("--max-time", type=positive(float, allow_zero=True), default=None,
+                   help="max duration in seconds when it should differ from --time; 0 for none (default: --time)")
     g.add_argument("--qps", type=positive(float), default=None,
                    help="target QPS for Server, expected QPS for Offline/SingleStream/MultiStream (default: conf)")
     g.add_argument("--max-latency", type=csv_list(float), default=None,

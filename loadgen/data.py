@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
@@ -259,6 +261,53 @@ def verify(root: str | os.PathLike, manifest: Manifest, checksums: bool = True, 
         if found != rule["count"]:
             problems.append(f"{root / rule['glob']}: {found} files, expected {rule['count']}")
     return problems
+
+
+class _Failure:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+def prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
+    """Yield ``iterable``'s items, producing up to ``depth`` ahead on a background thread.
+
+    Work that releases the GIL while it runs (image decoding and resizing, file reads) then overlaps the
+    consumer's, e.g. a training step. An exception in the producer is raised in the consumer; a consumer that
+    stops early stops the producer.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                if not put(item):
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(_Failure(exc))
+            return
+        put(end)
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not end:
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 class PreprocessCache:

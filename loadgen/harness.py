@@ -320,6 +320,7 @@ def plan_runs(args, model_name: str) -> list[tuple[RunSettings, Path]]:
             rs = RunSettings(
                 model=model_name, scenario=scenario, accuracy=args.accuracy,
                 find_peak_performance=args.find_peak_performance, count=args.count, time_s=args.time,
+                max_time_s=args.max_time,
                 qps=args.qps, max_latency_s=latency, samples_per_query=args.samples_per_query,
                 performance_sample_count=args.performance_sample_count, config=args.config,
                 user_conf=args.user_conf, audit_config=args.audit_config)

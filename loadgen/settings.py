@@ -115,6 +115,7 @@ class RunSettings:
     find_peak_performance: bool = False
     count: int | None = None
     time_s: float | None = None
+    max_time_s: float | None = None
     qps: float | None = None
     max_latency_s: float | None = None
     samples_per_query: int | None = None
@@ -132,8 +133,10 @@ class RunSettings:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        if self.time_s is not None and self.time_s < 0:
-            raise ValueError(f"time must be >= 0, got {self.time_s}")
+        for name in ("time_s", "max_time_s"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name.removesuffix('_s').replace('_', '-')} must be >= 0, got {value}")
         if self.find_peak_performance and self.scenario != "Server":
             raise ValueError("--find-peak-performance applies to the Server scenario only")
         if self.find_peak_performance and self.accuracy:
@@ -188,6 +191,8 @@ def build_test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
 
     if rs.time_s is not None:
         s.min_duration_ms = s.max_duration_ms = int(rs.time_s * 1000)
+    if rs.max_time_s is not None:  # 0 lifts the cap: LoadGen's max_duration of 0 means none
+        s.max_duration_ms = int(rs.max_time_s * 1000)
     if rs.count is not None:
         s.min_query_count = s.max_query_count = rs.count
     if rs.qps is not None:

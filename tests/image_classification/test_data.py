@@ -96,3 +96,21 @@ def test_verify_dataset_sh_names_the_corrupted_file(mini_copy):
     bad = subprocess.run([str(script), str(mini_copy)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert f"{victim.name}: sha256" in bad.stderr
+
+
+def test_decoded_images_are_kept_only_within_the_budget(mini_root, monkeypatch):
+    samples = data.train_samples(mini_root)[:20]
+    decodes = []
+    real = data.load_image
+    monkeypatch.setattr(data, "load_image", lambda p: decodes.append(p) or real(p))
+    kept = data.ImageList(samples, np.asarray, keep_decoded_bytes=64 * 64 * 3 * 20)
+    for _ in range(2):
+        for i in range(len(kept)):
+            kept[i]
+    assert len(decodes) == 20, "decoded once each, then kept"
+    decodes.clear()
+    too_small = data.ImageList(samples, np.asarray, keep_decoded_bytes=64 * 64 * 3 * 19)
+    for _ in range(2):
+        for i in range(len(too_small)):
+            too_small[i]
+    assert len(decodes) == 40 and too_small.decoded is None

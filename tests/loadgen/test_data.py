@@ -204,3 +204,44 @@ def test_verify_cli_exits_nonzero_naming_each_bad_file(tmp_path):
                           str(tmp_path / "manifest.json")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert "x.bin: sha256" in bad.stderr and "y.bin: size 6, expected 4" in bad.stderr
+
+
+def test_prefetch_yields_everything_in_order_and_raises_producer_errors():
+    from loadgen.data import prefetch
+
+    assert list(prefetch(range(100), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise ValueError("bad batch")
+
+    out = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in prefetch(broken()):
+            out.append(item)
+    assert out == [1]
+
+
+def test_prefetch_stops_its_producer_when_the_consumer_stops():
+    import threading
+    import time
+
+    from loadgen.data import prefetch
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = prefetch(endless(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    time.sleep(0.3)
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 5
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())

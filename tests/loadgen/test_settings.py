@@ -67,6 +67,8 @@ def test_quick_flags_override_confs(tmp_path):
     assert (s.min_duration_ms, s.max_duration_ms) == (2000, 2000)
     assert s.server_target_qps == 50 and s.server_target_latency_ns == 50 * MS
     assert s.performance_sample_count_override == 9
+    lifted = settings_for(tmp_path, model="resnet50", scenario="Server", time_s=2, max_time_s=0)
+    assert (lifted.min_duration_ms, lifted.max_duration_ms) == (2000, 0)
 
 
 def test_each_scenario_of_a_command_gets_one_user_conf(tmp_path, quick_conf):
