@@ -16,7 +16,7 @@ import numpy as np
 
 from image_classification import accuracy, data, mini
 from loadgen import cli
-from loadgen.backends import BACKENDS
+from loadgen.backends import BACKENDS, BackendError, backend_class
 from loadgen.harness import InMemoryTask
 
 DEFAULT_MODEL_DIR = Path("results/image_classification/train/export")
@@ -54,7 +54,7 @@ class ImageNetTask(InMemoryTask):
     """Validation images, preprocessed up to the uint8 crop when LoadGen loads them; normalised per batch."""
 
     def __init__(self, samples, preset: data.EvalPreset, layout: str, model_name: str, images=None) -> None:
-        self.samples, self.preset, self.layout = samples, preset, layout
+        self.preset, self.layout = preset, layout
         self.labels = [label for _, label in samples]
         if images is not None:
             make = images.__getitem__
@@ -86,7 +86,7 @@ def resolve(args) -> None:
     args.image_size = args.image_size or meta.get("image_size", 224)
     args.preset = args.preset or meta.get("preset", "torchvision")
     if args.data_format is None:
-        args.data_format = "NHWC" if args.backend in ("tf", "tflite") else "NCHW"
+        args.data_format = backend_class(args.backend).input_layout or "NCHW"
 
 
 def make_task(args) -> ImageNetTask:
@@ -100,12 +100,16 @@ def make_task(args) -> ImageNetTask:
 
 
 def main(args) -> int:
-    resolve(args)
+    prog = "python -m image_classification.infer"
+    try:
+        resolve(args)
+    except BackendError as exc:
+        cli.die(prog, str(exc))
     try:
         task = make_task(args)
     except data.DataError as exc:
-        cli.die("python -m image_classification.infer", str(exc), cli.EXIT_FAILURE)
-    return cli.execute(args, task, prog="python -m image_classification.infer")
+        cli.die(prog, str(exc), cli.EXIT_FAILURE)
+    return cli.execute(args, task, prog=prog)
 
 
 if __name__ == "__main__":
