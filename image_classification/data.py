@@ -206,9 +206,9 @@ class ImageList:
 
 
 # --------------------------------------------------------------------------------------- inference cache
-def _cache_chunk(job: tuple[str, int, int, list[str], EvalPreset]) -> list[str]:
+def _cache_chunk(job: tuple[str, int, list[str], EvalPreset]) -> list[str]:
     """Worker: preprocess ``paths`` into rows [start, start + len) of the memory-mapped array."""
-    array_path, start, total, paths, preset = job
+    array_path, start, paths, preset = job
     images = np.lib.format.open_memmap(array_path, mode="r+")
     errors = []
     for offset, path in enumerate(paths):
@@ -224,7 +224,8 @@ def build_cache(samples: Sequence[tuple[str, int]], preset: EvalPreset, cache_ro
                 workers: int | None = None, progress: bool = True) -> Path:
     """Preprocess every image once into ``images.npy`` (uint8 N x crop x crop x 3) and ``labels.npy``.
 
-    Parallel over processes (decoding holds the GIL, so threads would not scale), written straight into one
+    Parallel over processes (PIL's decoder releases the GIL, but the per-image Python and numpy work around it
+    does not, so threads would not scale), written straight into one
     memory-mapped array, atomic and keyed by the preset and the list of files (loadgen.data.PreprocessCache).
     """
     from tqdm import tqdm
@@ -239,13 +240,13 @@ def build_cache(samples: Sequence[tuple[str, int]], preset: EvalPreset, cache_ro
         np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8, shape=(n, preset.crop, preset.crop, 3))
         np.save(folder / "labels.npy", np.asarray([label for _, label in samples], dtype=np.int64))
         step = max(1, min(256, n // (workers * 4) or 1))
-        jobs = [(array_path, s, n, [p for p, _ in samples[s:s + step]], preset) for s in range(0, n, step)]
+        jobs = [(array_path, s, [p for p, _ in samples[s:s + step]], preset) for s in range(0, n, step)]
         errors: list[str] = []
         with ProcessPoolExecutor(workers) as pool, tqdm(total=n, desc="preprocess", unit="img",
                                                         disable=None if progress else True, leave=False) as bar:
             for job, errs in zip(jobs, pool.map(_cache_chunk, jobs), strict=True):
                 errors += errs
-                bar.update(len(job[3]))
+                bar.update(len(job[2]))
         if errors:
             more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
             raise BadImageError("; ".join(errors[:5]) + more)

@@ -125,7 +125,7 @@ def seed_everything(seed: int) -> None:
 def train_one_epoch(model, loader, optimizer, criterion, device, step: int, steps_per_epoch: int, cfg: Config,
                     total_epochs: int, max_steps: int | None) -> tuple[float, int]:
     model.train()
-    losses = []
+    loss_sum, steps = torch.zeros((), device=device), 0
     # On a GPU the CPU is idle during a step, so batches are decoded ahead on a thread (decoding releases the
     # GIL). On CPU the step already uses every core: a second producer would only take time from it.
     for images, labels in (prefetch(loader) if device.type == "cuda" else loader):
@@ -136,11 +136,12 @@ def train_one_epoch(model, loader, optimizer, criterion, device, step: int, step
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
+        loss_sum += loss.detach()  # summed on the device: .item() each step would wait for the GPU every step
+        steps += 1
         step += 1
         if max_steps is not None and step >= max_steps:
             break
-    return (float(np.mean(losses)) if losses else math.nan), step
+    return (loss_sum.item() / steps if steps else math.nan), step
 
 
 @torch.inference_mode()

@@ -232,10 +232,6 @@ class Manifest:
     def dump(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps({"files": dict(self.files), "counts": list(self.counts)}, indent=1) + "\n")
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps({"files": dict(self.files), "counts": list(self.counts)},
-                                         sort_keys=True).encode()).hexdigest()
-
 
 def verify(root: str | os.PathLike, manifest: Manifest, checksums: bool = True, progress: bool = True) -> list[str]:
     """Every problem of ``root`` against ``manifest``, one message per bad file or count; empty when all is well."""

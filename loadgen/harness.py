@@ -291,19 +291,20 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
             raise RunAborted("interrupted by the user (Ctrl-C)", exit_code=130) from None
         sut.fail("interrupted by the user (Ctrl-C)")
         exit_code = 130
+    def teardown() -> None:
+        sut.stop()
+        lg.DestroyQSL(qsl_handle)
+        lg.DestroySUT(sut_handle)
+
     if sut.failed.is_set():
         done.wait(abort_grace_s)
         running = not done.is_set()
         if not running:
-            sut.stop()
-            lg.DestroyQSL(qsl_handle)
-            lg.DestroySUT(sut_handle)
+            teardown()
         report.write_failure(out, rs, sut.error or "failed", sut.error_detail, command)
         raise RunAborted(sut.error or "failed", exit_code=exit_code, loadgen_running=running)
     wall_s = time.perf_counter() - started
-    sut.stop()
-    lg.DestroyQSL(qsl_handle)
-    lg.DestroySUT(sut_handle)
+    teardown()
     if loadgen_error:
         raise RunAborted(f"LoadGen failed: {loadgen_error[0]}")
     return report.summarize(out, rs, task=task, backend=backend, wall_s=wall_s, command=command,

@@ -56,8 +56,8 @@ class Result:
         """The reference harness's line, e.g. ``TestScenario.Offline qps=..., mean=..., tiles=50.0:...``."""
         acc = ""
         if self.accuracy:
-            name, value = next(iter(self.accuracy.items()))
-            acc = f", acc={100.0 * value:.3f}%" if name != "count" else ""
+            value = next(iter(self.accuracy.values()))  # a task's accuracy() puts its metric first
+            acc = f", acc={100.0 * value:.3f}%"
         tiles = ",".join(f"{p}:{v:.4f}" for p, v in self.tiles.items())
         return (f"TestScenario.{self.scenario} qps={_fmt(self.qps, '.2f')}, mean={_fmt(self.mean_s, '.4f')}, "
                 f"time={_fmt(self.time_s, '.3f')}{acc}, queries={self.queries}, tiles={tiles}")

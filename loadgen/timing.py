@@ -17,10 +17,6 @@ from typing import Any
 
 from mlperf_logging.mllog import constants, mllog
 
-#: Keys every training log must carry (training rules; checked by compliance_checker's common.yaml).
-REQUIRED_SUBMISSION_KEYS = (constants.SUBMISSION_BENCHMARK, constants.SUBMISSION_ORG, constants.SUBMISSION_DIVISION,
-                            constants.SUBMISSION_STATUS, constants.SUBMISSION_PLATFORM)
-
 
 def rank_from_env() -> int:
     """The process rank set by torchrun (RANK), else 0."""
