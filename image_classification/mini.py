@@ -10,15 +10,13 @@ only give the digits ImageNet's folder names. Everything downstream reads this s
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from loadgen.data import Manifest
+from loadgen.data import Manifest, atomic_folder
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "image_classification" / "mini"
 WNIDS = [f"n9000000{d}" for d in range(10)]
@@ -40,9 +38,7 @@ def build(out: Path, size: int = 64, val_per_class: int = 30) -> Path:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         rows = []
         for label in range(10):
             idx = np.flatnonzero(digits.target == label)
@@ -65,12 +61,6 @@ def build(out: Path, size: int = 64, val_per_class: int = 30) -> Path:
                                         f"to {size}x{size} RGB JPEG by image_classification/mini.py\n")
         Manifest.of_folder(tmp, ("train/*/*.JPEG", "val/*.JPEG", "val_map.txt", "synset_words.txt")).dump(
             tmp / "manifest.json")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

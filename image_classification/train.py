@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import datetime
 import getpass
-import json
 import math
 import os
 import random
@@ -28,6 +27,7 @@ from torch import nn
 from image_classification import data, mini
 from image_classification.models import build
 from loadgen import report
+from loadgen.checkpoint import load_state, save_state
 from loadgen.data import prefetch
 from loadgen.timing import MLLog
 
@@ -156,25 +156,14 @@ def evaluate(model, loader, device) -> float:
 
 
 def save_checkpoint(model: nn.Module, meta: dict, out: Path) -> Path:
-    """safetensors weights plus a JSON of what built them, each written to a temporary name and renamed."""
-    from safetensors.torch import save_file
-
-    path = out / "model.safetensors"
-    tmp = out / ".model.safetensors.tmp"
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
-    report.write_json_atomic(out / "model.json", meta)
-    return path
+    return save_state(model.state_dict(), meta, out)
 
 
 def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:
     """The model saved by save_checkpoint, from safetensors: no pickled code is ever run."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    meta = json.loads((folder / "model.json").read_text())
+    state, meta = load_state(folder)
     model = build(meta["model"], meta["num_classes"])
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.load_state_dict(state)
     return model.eval(), meta
 
 

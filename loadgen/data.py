@@ -13,6 +13,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -304,6 +305,25 @@ def prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Fill a temporary folder beside ``out``; on success it replaces ``out``, on any failure it is deleted.
+
+    So a crash never leaves half a dataset under the real name.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 class PreprocessCache:

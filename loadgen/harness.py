@@ -62,8 +62,9 @@ class Task(abc.ABC):
     def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
         """One batch: an array per model input, the samples on axis 0, in the order of ``indices``."""
 
-    def postprocess(self, outputs: Sequence[np.ndarray], indices: np.ndarray) -> np.ndarray:
-        """Per-sample results as one array with the samples on axis 0; row i is the response to sample i."""
+    def postprocess(self, outputs: Sequence[np.ndarray], indices: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """Per-sample results: one array with the samples on axis 0 (row i answers sample i), or a list with one
+        array per sample when responses differ in size (a sample that aggregates several rows)."""
         return outputs[0]
 
     def accuracy(self, accuracy_log: Path) -> dict | None:
@@ -213,17 +214,27 @@ class _SUT:
         try:
             idx = np.asarray(indices, dtype=np.int64)
             outputs = self.backend.predict(self.task.inputs(idx))
-            result = np.ascontiguousarray(self.task.postprocess(outputs, idx))
-            if result.shape[:1] != (len(ids),):
-                raise ValueError(f"post-processing returned {result.shape[:1]} rows for {len(ids)} samples")
+            result = self.task.postprocess(outputs, idx)
+            if isinstance(result, np.ndarray):
+                result = np.ascontiguousarray(result)
+                if result.shape[:1] != (len(ids),):
+                    raise ValueError(f"post-processing returned {result.shape[:1]} rows for {len(ids)} samples")
+            else:
+                result = [np.ascontiguousarray(r) for r in result]
+                if len(result) != len(ids):
+                    raise ValueError(f"post-processing returned {len(result)} responses for {len(ids)} samples")
         except Exception as exc:  # noqa: BLE001 - whatever the backend raised, LoadGen must get its answers
             self.fail(f"backend {self.backend.name!r} failed on a batch of {len(ids)} samples: "
                       f"{type(exc).__name__}: {exc}", traceback.format_exc())
             self._complete_empty(ids)
             return
+        qsr = lg.QuerySampleResponse
+        if isinstance(result, list):  # LoadGen copies what it logs before QuerySamplesComplete returns
+            lg.QuerySamplesComplete([qsr(i, r.__array_interface__["data"][0], r.nbytes)
+                                     for i, r in zip(ids, result, strict=True)])
+            return
         size = result.nbytes // len(ids)
         base = result.__array_interface__["data"][0]
-        qsr = lg.QuerySampleResponse
         pointers = range(base, base + size * len(ids), size)
         lg.QuerySamplesComplete([qsr(i, p, size) for i, p in zip(ids, pointers, strict=True)])
 

@@ -1,0 +1,114 @@
+"""recommendation figures for ``make bench``, each measured side by side in one run.
+
+- dlrm_preprocess_rows_per_s       rows/s of recommendation.data.preprocess (all cores) on day files from the mini
+                                   set's generator, 20,000 lines a day.
+- dlrm_preprocess_over_reference   that rate / the rate of the DLRM reference's method re-implemented below (a
+                                   Python loop per line and per category, its dictionaries, its per-day processes),
+                                   on the same files with the same --max-ind-range, timed in the same run.
+- dlrm_offline_harness_over_raw    samples/s of an Offline run under LoadGen with onnxruntime / the same model
+                                   called in a plain loop on the same aggregated samples, same threads and batch.
+"""
+
+from __future__ import annotations
+
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from recommendation import data, mini
+
+MAX_IND_RANGE = 40_000_000 // 400  # the official 40M hashing, scaled to the mini set's size
+
+
+def _reference_day(args) -> tuple[int, list[dict]]:
+    """The reference's process_one_file for one day: a Python loop per line, a dict per categorical feature."""
+    path, max_ind_range, sub_sample_rate, out = args
+    n = sum(1 for _ in open(path))
+    y = np.zeros(n, dtype="i4")
+    x_int = np.zeros((n, 13), dtype="i4")
+    x_cat = np.zeros((n, 26), dtype="i4")
+    rand_u = np.random.uniform(low=0.0, high=1.0, size=n)
+    dicts = [{} for _ in range(26)]
+    i = 0
+    with open(path) as f:
+        for k, line in enumerate(f):
+            line = line.split("\t")
+            for j in range(len(line)):
+                if line[j] == "" or line[j] == "\n":
+                    line[j] = "0"
+            target = np.int32(line[0])
+            if target == 0 and rand_u[k] < sub_sample_rate:
+                continue
+            y[i] = target
+            x_int[i] = np.array(line[1:14], dtype=np.int32)
+            x_cat[i] = np.array([int(x, 16) % max_ind_range for x in line[14:]], dtype=np.int32)
+            for j in range(26):
+                dicts[j][x_cat[i][j]] = 1
+            i += 1
+    np.savez_compressed(out, X_int=x_int[:i], X_cat_t=np.transpose(x_cat[:i]), y=y[:i])
+    return i, dicts
+
+
+def _reference_process(args) -> None:
+    """The reference's processCriteoAdData: a Python loop per category value through the dictionaries."""
+    src, dst, convert = args
+    with np.load(src) as d:
+        x_cat_t = np.zeros(d["X_cat_t"].shape)
+        for j in range(26):
+            for k, x in enumerate(d["X_cat_t"][j, :]):
+                x_cat_t[j, k] = convert[j][x]
+        x_int = d["X_int"]
+        x_int[x_int < 0] = 0
+        y = d["y"]
+    np.savez_compressed(dst, X_cat=np.transpose(x_cat_t), X_int=x_int, y=y)
+
+
+def reference_preprocess(files: list[Path], work: Path, max_ind_range: int, processes: int) -> int:
+    """The DLRM reference's getCriteoAdData with --dataset-multiprocessing, then numpy_to_binary: rows written."""
+    ctx = get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        parsed = pool.map(_reference_day, [(p, max_ind_range, 0.0, work / f"day_{d}.npz") for d, p in enumerate(files)])
+        convert = [{} for _ in range(26)]
+        for _, dicts in parsed:
+            for j in range(26):
+                for x in dicts[j]:
+                    convert[j][x] = 1
+        for j in range(26):
+            for i, x in enumerate(convert[j]):
+                convert[j][x] = i
+        pool.map(_reference_process, [(work / f"day_{d}.npz", work / f"day_{d}_processed.npz", convert)
+                                      for d in range(len(files))])
+    rows = 0
+    with open(work / "train.bin", "wb") as out:
+        for d in range(len(files)):
+            with np.load(work / f"day_{d}_processed.npz") as z:
+                block = np.concatenate([z["y"].reshape(-1, 1), z["X_int"], z["X_cat"]], axis=1).astype(np.int32)
+            out.write(block.tobytes())
+            rows += len(block)
+    return rows
+
+
+def dlrm_preprocessing(work: Path, args) -> dict[str, float]:
+    # The mini generator at 20,000 lines a day (480,000 lines, 70 MB): enough that starting worker processes
+    # (either side's) is a small part of the time, as it is on the real 1 TB.
+    raw = mini.build(work / "raw", rows_per_day=20_000)
+    files = data.day_files(raw, "terabyte")
+    settings = data.Settings(max_ind_range=MAX_IND_RANGE)
+    workers = max(1, args.threads)
+    start = time.perf_counter()
+    out = data.preprocess(raw, work / "ours", settings, workers=workers, progress=False)
+    ours_s = time.perf_counter() - start
+    rows = sum(len(data.read_rows(data.split_file(out, s))) for s in ("train", "test", "val"))
+    ref_work = work / "reference"
+    ref_work.mkdir()
+    start = time.perf_counter()
+    ref_rows = reference_preprocess(files, ref_work, MAX_IND_RANGE, workers)
+    ref_s = time.perf_counter() - start
+    assert ref_rows == rows, (ref_rows, rows)
+    return {"dlrm_preprocess_rows_per_s": rows / ours_s,
+            "dlrm_preprocess_over_reference": (rows / ours_s) / (ref_rows / ref_s)}
+
+
+FIGURES = [dlrm_preprocessing]
