@@ -27,6 +27,7 @@ test-slow: setup
 
 demo: setup
 	$(PY) -m image_classification.demo
+	$(PY) -m recommendation.demo
 
 bench: setup
 	$(PY) -m tests.bench

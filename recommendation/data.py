@@ -311,9 +311,8 @@ class FirstSeen:
             new = values_in_order[self.dense[values_in_order] < 0]
             self.dense[new] = np.arange(self.count, self.count + len(new), dtype=np.int32)
         else:
-            pos = np.searchsorted(self.keys, values_in_order)
-            seen = (pos < len(self.keys)) & (self.keys[np.minimum(pos, len(self.keys) - 1)] == values_in_order)
-            new = values_in_order[~seen]
+            pos = np.minimum(np.searchsorted(self.keys, values_in_order), max(len(self.keys) - 1, 0))
+            new = values_in_order[~(self.keys[pos] == values_in_order)] if len(self.keys) else values_in_order
             keys = np.concatenate([self.keys, new])
             ids = np.concatenate([self.ids, np.arange(self.count, self.count + len(new))])
             order = np.argsort(keys, kind="stable")

@@ -132,7 +132,8 @@ class CriteoTask(Task):
         return [np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])]
 
     def postprocess(self, outputs, indices: np.ndarray) -> list[np.ndarray]:
-        scores = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        scores = np.asarray(outputs[0], dtype=np.float32)
+        scores = scores[:, 0] if scores.ndim == 2 else scores  # (N, 1) from DLRM; the null backend echoes (N, 13)
         out, start = [], 0
         for i in indices.tolist():
             label = self._loaded[i][2]
