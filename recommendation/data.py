@@ -501,7 +501,11 @@ class BinLoader:
             np.random.default_rng([self.seed, self.epoch]).shuffle(order)
         self.epoch += 1
         for b in order:
-            yield transform(np.asarray(self.rows[b * self.batch_size:(b + 1) * self.batch_size]), self.max_ind_range)
+            yield transform(self._batch(b * self.batch_size, min(len(self.rows), (b + 1) * self.batch_size)),
+                            self.max_ind_range)
+
+    def _batch(self, start: int, end: int) -> np.ndarray:
+        return np.asarray(self.rows[start:end])
 
 
 class RowLoader(BinLoader):
@@ -518,15 +522,8 @@ class RowLoader(BinLoader):
     def __getitem__(self, i: int) -> np.ndarray:
         return self.rows[i]
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        order = np.arange(len(self))
-        if self.shuffle:
-            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
-        self.epoch += 1
-        n = len(self.rows)
-        for b in order:
-            items = [self[i] for i in range(b * self.batch_size, min(n, (b + 1) * self.batch_size))]
-            yield transform(np.stack(items), self.max_ind_range)
+    def _batch(self, start: int, end: int) -> np.ndarray:
+        return np.stack([self[i] for i in range(start, end)])
 
 
 def table_sizes(processed_dir: str | os.PathLike, max_ind_range: int = -1) -> list[int]:
