@@ -82,11 +82,6 @@ class Settings:
 
 
 # ------------------------------------------------------------------------------------------------ parsing
-_HEX = np.full(256, 255, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX[_c] = 10 + _i
 
 
 @dataclass
@@ -106,6 +101,35 @@ _U64 = np.uint64
 # Low w bytes of a 64-bit word, for w = 0..8.
 _LOW = np.array([(1 << (8 * w)) - 1 for w in range(9)], dtype=np.uint64)
 _ASCII_ZEROS = _U64(0x3030303030303030)
+_HIGH_BITS = _U64(0x8080808080808080)
+_ONES = 0x0101010101010101
+
+
+def _bytes_in(x7: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The high bit of each byte set where ``lo <= byte <= hi``, for words whose bytes are all below 0x80.
+
+    Adding ``0x80 - lo`` to a byte sets its high bit iff byte >= lo, adding ``0x7F - hi`` iff byte > hi; neither
+    sum passes 0xFF, so no carry crosses into the next byte (the "bytes in range" test of Hacker's Delight, 6-1).
+    """
+    at_least_lo = x7 + _U64((0x80 - lo) * _ONES)
+    above_hi = x7 + _U64((0x7F - hi) * _ONES)
+    at_least_lo &= np.invert(above_hi, out=above_hi)
+    at_least_lo &= _HIGH_BITS
+    return at_least_lo
+
+
+def _digits_ok(words: np.ndarray, widths: np.ndarray, hex_digits: bool) -> np.ndarray:
+    """Whether the first ``widths`` (<= 8) bytes of each word are all decimal (or hex) digits."""
+    x7 = words & ~_HIGH_BITS
+    good = _bytes_in(x7, 0x30, 0x39)
+    if hex_digits:
+        x7 |= _U64(0x20 * _ONES)  # A-F folded onto a-f
+        good |= _bytes_in(x7, 0x61, 0x66)
+    bad = np.invert(good, out=good)
+    bad |= words  # a byte of 0x80 or more is never a digit
+    bad &= _HIGH_BITS
+    bad &= _LOW[np.minimum(widths, 8)]  # only the field's own bytes count
+    return bad == 0
 
 
 def _hex8(words: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -116,11 +140,18 @@ def _hex8(words: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """
     w = np.minimum(widths, 8)
     x = words & _LOW[w]
-    x = (x & _U64(0x0F0F0F0F0F0F0F0F)) + _U64(9) * ((x >> _U64(6)) & _U64(0x0101010101010101))
-    x = ((x << _U64(4)) | (x >> _U64(8))) & _U64(0x00FF00FF00FF00FF)
-    x = ((x << _U64(8)) | (x >> _U64(16))) & _U64(0x0000FFFF0000FFFF)
-    x = ((x << _U64(16)) | (x >> _U64(32))) & _U64(0x00000000FFFFFFFF)
-    return x >> (_U64(4) * (_U64(8) - w.astype(np.uint64)))
+    t = x >> _U64(6)  # the letter bit; the steps below work in place on x and this one scratch array
+    t &= _U64(_ONES)
+    t *= _U64(9)
+    x &= _U64(0x0F0F0F0F0F0F0F0F)
+    x += t
+    for shift, keep in ((4, 0x00FF00FF00FF00FF), (8, 0x0000FFFF0000FFFF), (16, 0x00000000FFFFFFFF)):
+        np.left_shift(x, _U64(shift), out=t)
+        x >>= _U64(2 * shift)
+        x |= t
+        x &= _U64(keep)
+    x >>= _U64(4) * (_U64(8) - w.astype(np.uint64))
+    return x
 
 
 def _dec8(words: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -183,24 +214,23 @@ def parse_block(buf: bytes) -> Parsed:
     ds, dw = f_start[:, 1:1 + N_DENSE].ravel(), width[:, 1:1 + N_DENSE].ravel()
     neg = (dw > 0) & (a[ds] == 45)
     ds, dw = ds + neg, dw - neg
-    chars = windows[ds, :MAX_INT_DIGITS]
-    mask = np.arange(MAX_INT_DIGITS) < dw[:, None]
-    dense_ok = ~(mask & (chars - np.uint8(48) > 9)).any(axis=1) & (dw <= MAX_INT_DIGITS) & ~(neg & (dw == 0))
-    value = _dec8(words[ds], dw)
-    long = np.flatnonzero(dw > 8)
-    value[long] = _dec_slow(chars[long], dw[long])
+    dense_words = words[ds]
+    dense_ok = _digits_ok(dense_words, dw, hex_digits=False) & (dw <= MAX_INT_DIGITS) & ~(neg & (dw == 0))
+    value = _dec8(dense_words, dw)
+    long = np.flatnonzero(dw > 8)  # rare: 9 or 10 digits, checked and converted byte by byte
+    chars = windows[ds[long], :MAX_INT_DIGITS]
+    dense_ok[long] &= ~((np.arange(MAX_INT_DIGITS) < dw[long, None]) & (chars - np.uint8(48) > 9)).any(axis=1)
+    value[long] = _dec_slow(chars, dw[long])
     value = np.where(neg, -value, value)
     dense_ok &= (value >= -(2**31)) & (value < 2**31)
     dense_ok = dense_ok.reshape(-1, N_DENSE).all(axis=1)
 
     # Categorical: up to 8 hex digits; blank is 0.
     ss, sw = f_start[:, 1 + N_DENSE:].ravel(), width[:, 1 + N_DENSE:].ravel()
-    # Eight bytes at a time: one unaligned 64-bit load per field, seen again as its bytes.
-    chars = words[ss].view(np.uint8).reshape(-1, MAX_HEX_DIGITS)
-    mask = np.arange(MAX_HEX_DIGITS) < sw[:, None]
-    nib = _HEX[chars]
-    sparse_ok = ~(mask & (nib == 255)).any(axis=1) & (sw <= MAX_HEX_DIGITS)
-    hexval = _hex8(words[ss], sw)
+    # Eight bytes at a time: one unaligned 64-bit load per field, checked and converted as a word.
+    sparse_words = words[ss]
+    sparse_ok = _digits_ok(sparse_words, sw, hex_digits=True) & (sw <= MAX_HEX_DIGITS)
+    hexval = _hex8(sparse_words, sw)
     sparse_ok = sparse_ok.reshape(-1, N_SPARSE).all(axis=1)
 
     kind[good[~sparse_ok]] = 5
@@ -286,12 +316,17 @@ def _scan(job: tuple) -> dict:
     rows[:, 1:1 + N_DENSE] = np.maximum(p.dense[keep], 0)  # the reference: X_int[X_int < 0] = 0
     sparse = _hashed(p.sparse[keep], s.max_ind_range)
     rows[:, 1 + N_DENSE:] = sparse.view(np.int32)  # the hash's bits, numbered by the main process
-    firsts = []
-    for j in range(N_SPARSE):
-        values, first = np.unique(sparse[:, j], return_index=True)
-        firsts.append(values[np.argsort(first, kind="stable")])
     return {"file": file_index, "rows": rows, "line_index": p.line_index[keep], "bytes": len(buf), "lines": p.lines,
-            "good": len(p.label), "bad": p.bad, "firsts": firsts}
+            "good": len(p.label), "bad": p.bad, "firsts": _first_appearances(sparse)}
+
+
+def _first_appearances(sparse: np.ndarray) -> list[np.ndarray]:
+    """Each column's distinct values in order of first appearance."""
+    # pandas.unique hashes and keeps that order: linear time, about six times faster here than np.unique's sort
+    # followed by an argsort of the first positions. Imported here: only the workers need it.
+    import pandas as pd
+
+    return [pd.unique(np.ascontiguousarray(sparse[:, j])) for j in range(N_SPARSE)]
 
 
 class FirstSeen:

@@ -42,6 +42,26 @@ def test_parse_edge_values():
     assert p.sparse[0].tolist()[:5] == [0xA1B2C3D4, 0, 0xFFFFFFFF, 0, 0x7F]
 
 
+def test_word_at_a_time_digit_checks_judge_every_byte_in_every_place():
+    """Against a per-character check, on fields of every width; the hex conversion against int(x, 16)."""
+    rng = np.random.default_rng(0)
+    fields = [bytes([b]) * w for b in range(256) for w in range(1, 9)]  # each byte value in every position
+    fields += [bytes(rng.choice(list(b"0123456789abcdefABCDEFgG/:@`\x80\xff"), w).tolist()) for w in range(1, 9)
+               for _ in range(300)]
+    words = np.frombuffer(b"".join(f.ljust(8, b"\t") for f in fields), dtype="<u8")
+    widths = np.array([len(f) for f in fields])
+
+    def parses(f: bytes, base: int) -> bool:
+        return all(chr(c) in "0123456789abcdefABCDEF"[:base + 6 * (base == 16)] for c in f)
+
+    for base in (10, 16):
+        got = data._digits_ok(words, widths, hex_digits=base == 16)
+        want = [parses(f, base) for f in fields]
+        assert got.tolist() == want, base
+    hexes = [i for i, f in enumerate(fields) if parses(f, 16)]
+    assert data._hex8(words[hexes], widths[hexes]).tolist() == [int(fields[i], 16) for i in hexes]
+
+
 @pytest.mark.parametrize("line, kind", [
     ("", "empty line"),
     (GOOD + "\r", "CRLF line ending"),
