@@ -191,7 +191,19 @@ class ImageList:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[np.ndarray, int]:
+        """``key`` is an index, or ``(index, epoch, seed)`` from ``loadgen.distributed.SeededShards``: the
+        augmentation is then drawn from those three alone, the same whichever process or worker loads the sample."""
+        if isinstance(key, tuple):
+            import torch
+
+            i, epoch, seed = key
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed((seed * 1_000_003 + epoch) * len(self.samples) + i)
+                return self._get(i)
+        return self._get(key)
+
+    def _get(self, i: int) -> tuple[np.ndarray, int]:
         path, label = self.samples[i]
         img = self.decoded.get(i) if self.decoded is not None else None
         if img is None:

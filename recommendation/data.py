@@ -516,14 +516,16 @@ class BinLoader:
     """The reference's ``--mlperf-bin-loader``: each batch is one slice of the memory-mapped file.
 
     Batches are consecutive rows; with ``shuffle`` the order of the batches (not of rows within one) is random,
-    which keeps every read sequential.
+    which keeps every read sequential. ``shard=(rank, world_size)`` gives this process its slice of each batch
+    (``batch_size`` is the global batch), so the processes of a data-parallel job read disjoint rows.
     """
 
     def __init__(self, path: str | os.PathLike, batch_size: int, max_ind_range: int = -1, shuffle: bool = False,
-                 seed: int = 0, drop_last: bool = False) -> None:
+                 seed: int = 0, drop_last: bool = False, shard: tuple[int, int] = (0, 1)) -> None:
         self.rows = read_rows(path)
         self.batch_size, self.max_ind_range = batch_size, max_ind_range
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.shard = shard
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -535,8 +537,11 @@ class BinLoader:
         if self.shuffle:
             np.random.default_rng([self.seed, self.epoch]).shuffle(order)
         self.epoch += 1
+        rank, world_size = self.shard
         for b in order:
-            yield transform(self._batch(b * self.batch_size, min(len(self.rows), (b + 1) * self.batch_size)),
+            start, end = b * self.batch_size, min(len(self.rows), (b + 1) * self.batch_size)
+            size = end - start
+            yield transform(self._batch(start + size * rank // world_size, start + size * (rank + 1) // world_size),
                             self.max_ind_range)
 
     def _batch(self, start: int, end: int) -> np.ndarray:
@@ -550,8 +555,8 @@ class RowLoader(BinLoader):
     """
 
     def __init__(self, path: str | os.PathLike, batch_size: int, max_ind_range: int = -1, shuffle: bool = False,
-                 seed: int = 0, drop_last: bool = False) -> None:
-        super().__init__(path, batch_size, max_ind_range, shuffle, seed, drop_last)
+                 seed: int = 0, drop_last: bool = False, shard: tuple[int, int] = (0, 1)) -> None:
+        super().__init__(path, batch_size, max_ind_range, shuffle, seed, drop_last, shard)
         self.rows = np.array(self.rows)  # into memory, like the reference's np.load of the processed arrays
 
     def __getitem__(self, i: int) -> np.ndarray:

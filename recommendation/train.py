@@ -7,6 +7,11 @@ stop at AUC >= 0.8025. Logs through loadgen.timing; the log passes ``python -m m
 
     python -m recommendation.train --config mini                 # the embedded SYNTHETIC mini set, open division
     python -m recommendation.train --config terabyte --raw-dir /data/criteo --max-ind-range 40000000
+    torchrun --nproc-per-node 8 -m recommendation.train --config terabyte --device gpu --raw-dir /data/criteo
+
+Under torchrun (``loadgen.distributed``) each process reads its slice of every global batch, DDP averages the
+gradients (the embedding tables are replicated, as the reference's data-parallel path does), the seed comes from
+rank 0, and rank 0 alone preprocesses, evaluates, logs and prints the RESULT line.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import dataclasses
 import datetime
 import getpass
+import math
 import os
 import random
 import sys
@@ -24,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from loadgen import report
+from loadgen import distributed, report
 from loadgen.checkpoint import save_state
 from loadgen.cli import positive
 from loadgen.data import DataError
@@ -79,7 +85,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="folder for the mllog log, checkpoint and curve (default: results/recommendation/train)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     parser.add_argument("--epochs", type=int, default=None, help="most epochs (default: the config's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the config's)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="global batch size, over all processes (default: the config's)")
     parser.add_argument("--test-freq", type=int, default=None,
                         help="iterations between evaluations (default: the config's)")
     parser.add_argument("--target", type=float, default=None, help=f"AUC to stop at (default: {TARGET_AUC})")
@@ -151,34 +158,46 @@ def _main(args) -> int:
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device("cuda" if args.device == "gpu" else "cpu")
     if args.device == "gpu" and not torch.cuda.is_available():
         print("train: error: --device gpu needs a CUDA GPU", file=sys.stderr)
         return 2
+    world = distributed.init(args.device)
+    try:
+        return _train(args, cfg, out, world)
+    finally:
+        distributed.close(world)
+
+
+def _train(args, cfg: Config, out: Path, world: distributed.World) -> int:
+    device = distributed.device_of(world, args.device)
+    world.local_batch(cfg.batch_size)  # refuses a global batch that does not split evenly over the processes
     torch.set_num_threads(args.threads)
-    raw = Path(args.raw_dir) if args.raw_dir else mini.ensure()
-    log = MLLog(out / "mlperf_train_log.txt", stdout=not args.quiet)
+    log = MLLog(out / "mlperf_train_log.txt", rank=world.rank, stdout=not args.quiet)
     log.submission("dlrm", cfg.division)
     with log.init():
-        random.seed(args.seed)
-        np.random.seed(args.seed)
-        torch.manual_seed(args.seed)
+        seed = distributed.broadcast_seed(world, args.seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
         settings = data.Settings(dataset=args.dataset, max_ind_range=cfg.max_ind_range,
                                  sub_sample_rate=cfg.sub_sample_rate, chunk_bytes=args.chunk_bytes,
                                  max_malformed=args.max_malformed)
-        processed = data.preprocess(raw, args.processed_dir, settings, workers=args.preprocess_workers)
+        with distributed.main_first(world):
+            raw = Path(args.raw_dir) if args.raw_dir else mini.ensure()
+            processed = data.preprocess(raw, args.processed_dir, settings, workers=args.preprocess_workers,
+                                        progress=world.is_main)
         loader_cls = data.BinLoader if args.mlperf_bin_loader else data.RowLoader
         train_loader = loader_cls(data.split_file(processed, "train"), cfg.batch_size, cfg.max_ind_range,
-                                  shuffle=True, seed=args.seed, drop_last=True)
+                                  shuffle=True, seed=seed, drop_last=True, shard=(world.rank, world.world_size))
         test_loader = data.BinLoader(data.split_file(processed, "test"), 16384, cfg.max_ind_range)
         sizes = data.table_sizes(processed, cfg.max_ind_range)
-        model = build(cfg.arch, sizes).to(device)
+        model = distributed.wrap(world, build(cfg.arch, sizes).to(device))
         for name in ["embeddings"] + [f"bottom_mlp_dense{i + 1}" for i in range(len(ARCHS[cfg.arch].bottom) - 1)] \
                 + [f"top_mlp_dense{i + 1}" for i in range(len(ARCHS[cfg.arch].top))]:
             log.event("weights_initialization", metadata={"tensor": name})
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.base_lr)
         log.hyperparameters({
-            "seed": args.seed, "global_batch_size": cfg.batch_size, "opt_name": "sgd",
+            "seed": seed, "global_batch_size": cfg.batch_size, "opt_name": "sgd",
             "opt_base_learning_rate": cfg.base_lr, "sgd_opt_base_learning_rate": cfg.base_lr,
             "opt_learning_rate_warmup_steps": cfg.warmup_steps, "lr_decay_start_steps": cfg.decay_start_step,
             "sgd_opt_learning_rate_decay_steps": cfg.decay_steps, "sgd_opt_learning_rate_decay_poly_power": 2,
@@ -193,15 +212,17 @@ def _main(args) -> int:
 
     def on_test(step: int, loss: float) -> bool:
         epoch_num = step / steps_per_epoch
-        state["auc"] = evaluate(model, test_loader, device)
+        loss = distributed.mean(world, loss)
+        # Rank 0 evaluates (the weights are the same everywhere) and its verdict is every rank's.
+        state["auc"] = evaluate(distributed.unwrap(model), test_loader, device) if world.is_main else math.nan
         log.evaluation(epoch_num=round(epoch_num, 4), accuracy=state["auc"])
         history["AUC"].append(state["auc"])
         history["train loss"].append(loss)
         evaluated_at.append(epoch_num)
-        if not args.quiet:
+        if not args.quiet and world.is_main:
             print(f"step {step} (epoch {epoch_num:.2f}): loss {loss:.4f}, AUC {state['auc']:.4f} "
                   f"(target {cfg.target})", flush=True)
-        state["reached"] = state["auc"] >= cfg.target
+        state["reached"] = distributed.broadcast_flag(world, state["auc"] >= cfg.target)
         return state["reached"] or (args.max_steps is not None and step >= args.max_steps)
 
     step, epoch, stop = 0, 0, False
@@ -215,21 +236,25 @@ def _main(args) -> int:
             break
     if not evaluated_at:  # a run shorter than one test interval still ends with an evaluation
         on_test(step, float("nan"))
+    distributed.check_in_sync(world, model)
     log.run_stop(success=state["reached"])
     log.close()
+    if not world.is_main:
+        return 0 if state["reached"] or args.max_steps is not None else 1
     seconds = log.run_seconds
-    save_state(model.state_dict(), {"arch": cfg.arch, "table_sizes": sizes, "max_ind_range": cfg.max_ind_range,
-                                    "config": args.config, "auc": state["auc"], "steps": step,
-                                    "processed_dir": str(processed)}, out)
+    save_state(distributed.unwrap(model).state_dict(), {
+        "arch": cfg.arch, "table_sizes": sizes, "max_ind_range": cfg.max_ind_range, "config": args.config,
+        "auc": state["auc"], "steps": step, "processed_dir": str(processed)}, out)
     report.write_curve(out / "training_curve.png", evaluated_at, history, "epoch",
                        f"DLRM ({cfg.arch}) on {raw.name}: test AUC and train loss", cfg.target)
     report.write_json_atomic(out / "train_result.json", {
-        "config": args.config, "division": cfg.division, "seed": args.seed, "reached_target": state["reached"],
+        "config": args.config, "division": cfg.division, "seed": seed, "world_size": world.world_size,
+        "reached_target": state["reached"],
         "auc": state["auc"], "target": cfg.target, "steps": step, "epochs": step / steps_per_epoch,
         "time_to_train_s": seconds, "history": history, "environment": report.environment()})
     status = "reached" if state["reached"] else "did not reach"
     print(f"train: {status} AUC {cfg.target} (got {state['auc']:.4f}) after {step} steps in {seconds:.1f} s")
-    print(f"RESULT,dlrm,{args.seed},{seconds:.1f},{getpass.getuser()},{started:%Y-%m-%d %I:%M:%S %p}")
+    print(f"RESULT,dlrm,{seed},{seconds:.1f},{getpass.getuser()},{started:%Y-%m-%d %I:%M:%S %p}")
     return 0 if state["reached"] or args.max_steps is not None else 1
 
 

@@ -1,0 +1,32 @@
+"""``python tests/distributed_faults.py FAULT MODULE ARGS...``: MODULE's ``__main__`` under torchrun with a fault
+on rank 1, for tests/test_distributed.py.
+
+- ``crash``:  rank 1 dies abruptly (``os._exit(3)``, no clean-up) at its second optimizer step.
+- ``nosync``: no rank wraps its model in DDP, so each trains on its own share of the batch.
+"""
+
+import os
+import runpy
+import sys
+
+if __name__ == "__main__":
+    fault = sys.argv[1]
+    if fault == "crash" and os.environ.get("RANK") == "1":
+        import torch
+
+        original = torch.optim.SGD.step
+        calls = []
+
+        def step(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                os._exit(3)
+            return original(self, *args, **kwargs)
+
+        torch.optim.SGD.step = step
+    elif fault == "nosync":
+        from loadgen import distributed
+
+        distributed.wrap = lambda world, model: model
+    sys.argv = sys.argv[2:]
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
