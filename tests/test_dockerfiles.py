@@ -35,3 +35,14 @@ def test_dockerfile_is_consistent(dockerfile):
     args = {i["value"].split("=")[0]: i["value"].split("=", 1)[1] for i in instructions if i["instruction"] == "ARG"
             and "=" in i["value"]}
     assert args["VARIANT"] == "cpu" and ":" in args["BASE"] and not args["BASE"].endswith(":latest")
+    # The variants: gpu swaps in a pinned onnxruntime-gpu; both run natively inside (no Docker-in-Docker).
+    assert args["ORT_GPU"].startswith("onnxruntime-gpu==")
+    runs = " ".join(i["value"] for i in instructions if i["instruction"] == "RUN")
+    assert '"$VARIANT" = gpu' in runs and '"$ORT_GPU"' in runs and "-c constraints.txt" in runs
+    env = " ".join(i["value"] for i in instructions if i["instruction"] == "ENV")
+    assert "MLPERF_LAUNCH=native" in env
+    # The documented build commands name the image loadgen/launch.py builds.
+    text = dockerfile.read_text()
+    bench = dockerfile.parent.name
+    for variant in ("cpu", "gpu"):
+        assert f"--build-arg VARIANT={variant} -t mlperf-{bench}:{variant} ." in text

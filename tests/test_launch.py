@@ -1,0 +1,94 @@
+"""Every benchmark's run_and_time.sh, inference form (loadgen/launch.py): with a fake ``docker`` first on PATH
+that records its arguments, check the build and run command lines; and the native paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted(p.parent.name for p in REPO.glob("*/run_and_time.sh"))
+# Each benchmark's positional inference arguments, device last (run_local.sh's order).
+EXAMPLE = {"image_classification": ["onnxruntime", "resnet50"], "recommendation": ["onnxruntime", "dlrm", "terabyte"]}
+
+FAKE_DOCKER = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+sys.exit(0 if sys.argv[1:2] != ["info"] or os.environ.get("FAKE_DOCKER_UP") == "1" else 1)
+"""
+
+
+def test_every_benchmark_has_an_example():
+    assert BENCHMARKS and set(BENCHMARKS) == set(EXAMPLE)
+
+
+def launch(tmp_path: Path, bench: str, args: list[str], docker_up: bool, **env: str):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    log = tmp_path / "docker.log"
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "MODEL_DIR", "MLPERF_LAUNCH")}
+    full_env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_DOCKER_LOG=str(log),
+                    FAKE_DOCKER_UP="1" if docker_up else "0", **env)
+    proc = subprocess.run([str(REPO / bench / "run_and_time.sh"), *args], capture_output=True, text=True,
+                          timeout=60, env=full_env)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return proc, calls
+
+
+def mounts(run: list[str]) -> dict[str, str]:
+    """container path -> host path[:ro] of each -v."""
+    out = {}
+    for i, a in enumerate(run):
+        if a == "-v":
+            host, container, *mode = run[i + 1].split(":")
+            out[container] = host + (":" + mode[0] if mode else "")
+    return out
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_docker_build_and_run_command_lines(bench, device, tmp_path):
+    data, models = tmp_path / "data", tmp_path / "models"
+    data.mkdir()
+    models.mkdir()
+    args = [*EXAMPLE[bench], device, "--scenario", "Offline", "--count", "8"]
+    proc, calls = launch(tmp_path, bench, args, docker_up=True, DATA_DIR=str(data), MODEL_DIR=str(models))
+    assert proc.returncode == 0, proc.stderr
+    assert [c[0] for c in calls] == ["info", "build", "run"]
+    build, run = calls[1], calls[2]
+    image = f"mlperf-{bench}:{device}"
+    assert build[build.index("-f") + 1] == f"{bench}/Dockerfile" and build[-1] == "."  # context: the repo root
+    assert f"VARIANT={device}" in build and build[build.index("-t") + 1] == image
+    assert run[run.index(image) + 1:] == args  # the arguments pass through unchanged, after the image
+    assert run[run.index("-u") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert mounts(run) == {"/work/results": str(REPO / "results"), "/data": f"{data}:ro", "/models": f"{models}:ro"}
+    assert "DATA_DIR=/data" in run and "MODEL_DIR=/models" in run
+    assert (run[run.index("--gpus") + 1] == "all") if device == "gpu" else "--gpus" not in run
+    assert f"running in Docker, image {image}" in proc.stderr
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_native_is_forced_by_flag_or_inside_the_image(bench, tmp_path):
+    # Too few arguments for run_local.sh: it answers with its usage line, which shows it was reached.
+    for args, env in ((["--native", "onnxruntime"], {}), (["onnxruntime"], {"MLPERF_LAUNCH": "native"})):
+        proc, calls = launch(tmp_path, bench, args, docker_up=True, **env)
+        assert proc.returncode == 2 and "usage:" in proc.stderr
+        assert not [c for c in calls if c[0] in ("build", "run")]
+        assert "no Docker engine" not in proc.stderr
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_without_an_engine(bench, tmp_path):
+    proc, calls = launch(tmp_path, bench, ["--docker", *EXAMPLE[bench], "cpu"], docker_up=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "run_and_time.sh: error: --docker given, but no Docker engine answers `docker info`"
+    proc, calls = launch(tmp_path, bench, ["onnxruntime"], docker_up=False)
+    assert proc.stderr.splitlines()[0] == "run_and_time.sh: no Docker engine reachable, running natively"
+    assert proc.returncode == 2 and "usage:" in proc.stderr
