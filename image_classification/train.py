@@ -191,14 +191,7 @@ def _main(args) -> int:
                                                          ("target", args.target)) if v is not None})
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if args.device == "gpu" and not torch.cuda.is_available():
-        print("train: error: --device gpu needs a CUDA GPU", file=sys.stderr)
-        return 2
-    world = distributed.init(args.device)
-    try:
-        return _train(args, cfg, out, world)
-    finally:
-        distributed.close(world)
+    return distributed.run(args.device, lambda world: _train(args, cfg, out, world))
 
 
 def _train(args, cfg: Config, out: Path, world: distributed.World) -> int:

@@ -10,7 +10,7 @@ starts its own runner as the entrypoint and runs it under the user's UID (``uid-
   ``.mem`` (and ``.cuda.device`` for gpu), ``runtime-type``/``runtime-path`` and ``service-ports``.
 
     python -m loadgen.backendai image_classification/Dockerfile --variant gpu -o Dockerfile.backendai
-    docker build -f Dockerfile.backendai -t registry.example/mlperf-ic:gpu-backendai .
+    docker build -f Dockerfile.backendai -t registry.example/mlperf-image_classification:gpu-backendai .
 
 Only the standard library is used.
 """

@@ -18,6 +18,8 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import sys
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -79,6 +81,18 @@ def init(device: str) -> World:
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group("nccl" if device == "gpu" else "gloo", timeout=TIMEOUT)
     return world
+
+
+def run(device: str, train: Callable[[World], int], prog: str = "train") -> int:
+    """Check the device, join the process group (if any), run ``train(world)`` and leave the group again."""
+    if device == "gpu" and not torch.cuda.is_available():
+        print(f"{prog}: error: --device gpu needs a CUDA GPU", file=sys.stderr)
+        return 2
+    world = init(device)
+    try:
+        return train(world)
+    finally:
+        close(world)
 
 
 def device_of(world: World, device: str) -> torch.device:

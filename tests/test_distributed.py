@@ -8,6 +8,7 @@ instead of a hang.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -94,3 +95,22 @@ def test_a_crashed_rank_ends_the_job_with_an_error(bench, datasets, tmp_path):
     assert proc.returncode != 0
     assert "exitcode  : 3" in proc.stderr  # torchrun's failure report names the dead rank's exit code
     assert time.monotonic() - start < 120  # the surviving rank was stopped, not left waiting in a collective
+
+
+def test_slurm_script_starts_one_torchrun_per_node(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text("#!/bin/sh\nprintf 'gpu-017\\ngpu-018\\n'\n")
+    (bin_dir / "srun").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_ARGS"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SRUN_ARGS=str(tmp_path / "args"),
+               SLURM_JOB_NODELIST="gpu-[017-018]", SLURM_JOB_NUM_NODES="2", SLURM_GPUS_ON_NODE="8",
+               SLURM_JOB_ID="4242", SLURM_SUBMIT_DIR=str(REPO), PYTHON="python3")
+    proc = subprocess.run([str(REPO / "loadgen" / "slurm_train.sh"), "recommendation", "--config", "terabyte"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    args = (tmp_path / "args").read_text().split()
+    assert args == ["--kill-on-bad-exit=1", "python3", "-m", "torch.distributed.run", "--nnodes", "2",
+                    "--nproc-per-node", "8", "--rdzv-backend", "c10d", "--rdzv-endpoint", "gpu-017:29500",
+                    "--rdzv-id", "4242", "-m", "recommendation.train", "--config", "terabyte"]
