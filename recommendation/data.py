@@ -332,7 +332,9 @@ def _first_appearances(sparse: np.ndarray) -> list[np.ndarray]:
 class FirstSeen:
     """Numbers the values of one categorical feature in order of first appearance (the reference's dictionary).
 
-    With hashing the values are below max_ind_range, so a dense array answers in O(1); without, sorted arrays.
+    With hashing the values are below max_ind_range, so a dense array answers in O(1). Without, the keys seen so
+    far are kept sorted (with their numbers beside them) and each block's new keys are inserted where they belong:
+    one pass over the array a block, not a re-sort of everything seen.
     """
 
     def __init__(self, max_ind_range: int) -> None:
@@ -348,10 +350,10 @@ class FirstSeen:
         else:
             pos = np.minimum(np.searchsorted(self.keys, values_in_order), max(len(self.keys) - 1, 0))
             new = values_in_order[~(self.keys[pos] == values_in_order)] if len(self.keys) else values_in_order
-            keys = np.concatenate([self.keys, new])
-            ids = np.concatenate([self.ids, np.arange(self.count, self.count + len(new))])
-            order = np.argsort(keys, kind="stable")
-            self.keys, self.ids = keys[order], ids[order]
+            order = np.argsort(new, kind="stable")
+            at = np.searchsorted(self.keys, new[order])
+            self.keys = np.insert(self.keys, at, new[order])
+            self.ids = np.insert(self.ids, at, np.arange(self.count, self.count + len(new))[order])
         self.count += len(new)
 
     def lookup(self, values: np.ndarray) -> np.ndarray:

@@ -187,3 +187,19 @@ def test_verify_names_the_bad_file(raw, tmp_path):
     proc = subprocess.run([str(REPO / "recommendation" / "verify_dataset.sh"), str(copy)], capture_output=True,
                           text=True, env=dict(os.environ, PYTHON=sys.executable))
     assert proc.returncode == 1 and "day_7" in proc.stderr and "day_6" not in proc.stderr
+
+
+def test_first_appearance_numbering_is_the_same_with_and_without_a_dense_table():
+    rng = np.random.default_rng(0)
+    sparse, dense = data.FirstSeen(-1), data.FirstSeen(1 << 20)  # no hashing: sorted keys; hashing: a dense table
+    numbering: dict[int, int] = {}  # the reference's dictionary
+    for _ in range(30):
+        block = rng.integers(0, 5000, rng.integers(1, 400)).astype(np.uint32)  # values come back across blocks
+        firsts = block[np.sort(np.unique(block, return_index=True)[1])]
+        for v in firsts.tolist():
+            numbering.setdefault(v, len(numbering))
+        sparse.add(firsts)
+        dense.add(firsts)
+        want = [numbering[v] for v in block.tolist()]
+        assert sparse.lookup(block).tolist() == want == dense.lookup(block).tolist()
+    assert sparse.count == dense.count == len(numbering)
