@@ -4,12 +4,12 @@ torchrun (not a launcher of ours) starts the processes and sets RANK, LOCAL_RANK
 ``python -m <bench>.train`` is a world of one and takes none of these paths.
 
     torchrun --nproc-per-node 2 -m recommendation.train --config mini
-    torchrun --nnodes 2 --node-rank 0 --rdzv-backend c10d --rdzv-endpoint host0:29500 --nproc-per-node 8 \\
-        -m image_classification.train --config reference --device gpu
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint host0:29500 --rdzv-id job1 \\
+        -m image_classification.train --config reference --device gpu      # the same command on each node
 
 The process group uses gloo on CPU and nccl on GPU. Every rank takes rank 0's seed (the reference broadcasts
 it), so model initialisation and the data order agree everywhere; DDP then keeps the weights equal by averaging
-gradients. Logging stays on rank 0 (``loadgen.timing`` checks RANK itself).
+gradients. Only rank 0 writes the mllog log (``loadgen.timing.MLLog(rank=...)``), evaluates and saves.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class World:
         """This rank's share of a global batch, which must split evenly."""
         if global_batch % self.world_size:
             raise BatchSplitError(f"the global batch size {global_batch} does not split over {self.world_size} "
-                             f"processes; pick a multiple of {self.world_size}")
+                                  f"processes; pick a multiple of {self.world_size}")
         return global_batch // self.world_size
 
 
