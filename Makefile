@@ -37,9 +37,10 @@ lint: setup
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 	@if [ -n "$(DOCKERFILES)" ]; then $(VENV)/bin/hadolint $(DOCKERFILES); else echo "hadolint: no Dockerfile yet"; fi
 
-# Re-pin after a deliberate upgrade: freeze the working .venv, keeping the header.
+# Re-pin after a deliberate upgrade: freeze the working .venv, keeping the header and the image-only pins.
 constraints: setup
-	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; sed -n '/^[^#].*# image-only/p' constraints.txt; } \
+		> constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:
