@@ -77,12 +77,14 @@ def test_ranks_that_do_not_average_gradients_are_caught(bench, datasets, tmp_pat
     assert "weights of rank(s) [1] differ from rank 0's" in proc.stderr
 
 
-def test_an_uneven_global_batch_is_refused(datasets, tmp_path):
-    proc = subprocess.run(torchrun(2, "-m", "recommendation.train", *datasets["recommendation"], "--batch-size",
-                                   "63", "--max-steps", "1", "--output", str(tmp_path)),
+@pytest.mark.parametrize("bench", sorted(LOSS_RTOL))
+def test_an_uneven_global_batch_is_refused_in_one_line(bench, datasets, tmp_path):
+    proc = subprocess.run(torchrun(2, "-m", f"{bench}.train", *datasets[bench], "--batch-size", "15",
+                                   "--max-steps", "1", "--output", str(tmp_path)),
                           cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode != 0
-    assert "does not split over 2 processes" in proc.stderr
+    message = "train: error: the global batch size 15 does not split over 2 processes; pick a multiple of 2"
+    assert proc.stderr.count(message) == 2  # each rank says it once, before any collective could wait
 
 
 @pytest.mark.parametrize("bench", sorted(LOSS_RTOL))
