@@ -180,9 +180,6 @@ def main(args) -> int:
         # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
         print(f"train: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
         return 1
-    except distributed.BatchSplitError as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def _main(args) -> int:

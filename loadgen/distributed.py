@@ -84,13 +84,19 @@ def init(device: str) -> World:
 
 
 def run(device: str, train: Callable[[World], int], prog: str = "train") -> int:
-    """Check the device, join the process group (if any), run ``train(world)`` and leave the group again."""
+    """Check the device, join the process group (if any), run ``train(world)`` and leave the group again.
+
+    Usage errors found here or in ``train`` (no GPU, a batch that does not split) are one line and exit 2.
+    """
     if device == "gpu" and not torch.cuda.is_available():
         print(f"{prog}: error: --device gpu needs a CUDA GPU", file=sys.stderr)
         return 2
     world = init(device)
     try:
         return train(world)
+    except BatchSplitError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         close(world)
 

@@ -145,9 +145,6 @@ def train_one_epoch(model, loader, optimizer, device, cfg: Config, step: int, on
 def main(args) -> int:
     try:
         return _main(args)
-    except distributed.BatchSplitError as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 2
     except (DataError, ValueError) as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return 1
