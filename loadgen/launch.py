@@ -80,8 +80,8 @@ def docker_commands(benchmark: str, args: list[str]) -> tuple[list[str], list[st
     """The ``docker build`` and ``docker run`` command lines."""
     variant = device_of(args)
     image = f"mlperf-{benchmark}:{variant}"
-    build = ["docker", "build", "--quiet", "-f", f"{benchmark}/Dockerfile", "--build-arg", f"VARIANT={variant}",
-             "-t", image, "."]
+    build = ["docker", "build", "-f", f"{benchmark}/Dockerfile", "--build-arg", f"VARIANT={variant}", "-t", image,
+             "."]
     run = ["docker", "run", "--rm", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
            "-v", f"{REPO / 'results'}:/work/results"]
     if variant == "gpu":
@@ -110,7 +110,8 @@ def main(args) -> int:
             build, run = docker_commands(args.benchmark, rest)
             (REPO / "results").mkdir(exist_ok=True)  # created by the caller, so owned by the caller
             print(f"run_and_time.sh: running in Docker, image {build[build.index('-t') + 1]}", file=sys.stderr)
-            status = subprocess.run(build, cwd=REPO, stdout=subprocess.DEVNULL).returncode
+            # The build's progress goes to stderr, leaving stdout to the benchmark's own lines.
+            status = subprocess.run(build, cwd=REPO, stdout=sys.stderr).returncode
             if status:
                 print(f"run_and_time.sh: error: docker build failed (exit {status}): {' '.join(build)}",
                       file=sys.stderr)
