@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from loadgen.data import Manifest, atomic_folder
+from loadgen.data import Manifest, atomic_folder, finished
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "image_classification" / "mini"
 WNIDS = [f"n9000000{d}" for d in range(10)]
@@ -67,12 +67,12 @@ def build(out: Path, size: int = 64, val_per_class: int = 30) -> Path:
 def ensure(out: str | Path = DEFAULT_OUT) -> Path:
     """The mini set at ``out``, built first if it is not there yet."""
     out = Path(out)
-    return out if (out / "manifest.json").is_file() else build(out)
+    return out if finished(out) else build(out)
 
 
 def main(args) -> int:
     out = Path(args.out)
-    if (out / "manifest.json").is_file() and not args.force:
+    if finished(out) and not args.force:
         print(f"{out}: mini set already built (--force rebuilds it)")
         return 0
     build(out, args.size, args.val_per_class)

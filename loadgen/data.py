@@ -307,6 +307,12 @@ def prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
         thread.join(timeout=10)
 
 
+def finished(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a complete build: a folder made with :func:`atomic_folder` and a manifest appears only
+    when whole, so its ``manifest.json`` says the build finished."""
+    return (Path(folder) / "manifest.json").is_file()
+
+
 @contextlib.contextmanager
 def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
     """Fill a temporary folder beside ``out``; on success it replaces ``out``, on any failure it is deleted.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.data import Manifest, atomic_folder
+from loadgen.data import Manifest, atomic_folder, finished
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "recommendation" / "mini"
 DAYS = 24
@@ -116,12 +116,12 @@ def build(out: Path, rows_per_day: int = 6000, seed: int = 0) -> Path:
 def ensure(out: str | Path = DEFAULT_OUT) -> Path:
     """The mini set at ``out``, built first if it is not there yet."""
     out = Path(out)
-    return out if (out / "manifest.json").is_file() else build(out)
+    return out if finished(out) else build(out)
 
 
 def main(args) -> int:
     out = Path(args.out)
-    if (out / "manifest.json").is_file() and not args.force:
+    if finished(out) and not args.force:
         print(f"{out}: mini set already built (--force rebuilds it)")
         return 0
     build(out, args.rows_per_day, args.seed)

@@ -23,6 +23,7 @@ from loadgen.backends import BackendConfig, create_backend
 from loadgen.harness import run
 from loadgen.settings import RunSettings
 from recommendation import data, infer, mini
+from tests.bench.loadgen_bench import raw_loop
 
 MAX_IND_RANGE = 40_000_000 // 400  # the official 40M hashing, scaled to the mini set's size
 ROWS_PER_SAMPLE = 256  # within the reference's quantile file's 100-700 rows per sample
@@ -134,16 +135,6 @@ def _onnx_dlrm(processed: Path, work: Path) -> Path:
     return work / "ckpt" / "export" / "dlrm.onnx"
 
 
-def _raw_loop(backend, batches: list, seconds: float) -> float:
-    """calls/s of backend.predict over preloaded batches, back to back."""
-    backend.predict(batches[0])  # warm-up
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        backend.predict(batches[n % len(batches)])
-        n += 1
-    return n / (time.perf_counter() - start)
-
-
 def dlrm_offline_harness_over_raw(work: Path, args) -> dict[str, float]:
     processed = data.preprocess(mini.ensure(), work / "processed", data.Settings(max_ind_range=MAX_IND_RANGE),
                                 workers=1, progress=False)
@@ -163,7 +154,7 @@ def dlrm_offline_harness_over_raw(work: Path, args) -> dict[str, float]:
     phase_s = args.seconds / 2
     raw, harness = [], []
     for r in range(ROUNDS):
-        raw.append(_raw_loop(backend, batches, phase_s) * args.batch)
+        raw.append(raw_loop(backend, batches, phase_s) * args.batch)
         # mlperf.conf's Offline minimum is 24576 samples; --count lowers it to about phase_s of work.
         rs = RunSettings(model="dlrm", scenario="Offline", qps=raw[-1], time_s=phase_s,
                          count=max(args.batch, int(raw[-1] * phase_s)), performance_sample_count=len(sizes))
