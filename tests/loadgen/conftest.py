@@ -31,9 +31,14 @@ class IndexTask(InMemoryTask):
 
 @pytest.fixture
 def quick_conf(tmp_path: Path) -> str:
-    """A user.conf for short runs that LoadGen still judges VALID."""
+    """A user.conf for short runs that LoadGen still judges VALID, also on a busy CI machine.
+
+    Server validity also needs the 99th-percentile latency under the bound: ResNet-50's 15 ms is missed when the
+    host stalls the process for a few milliseconds, so these runs allow 100 ms.
+    """
     path = tmp_path / "quick.conf"
-    path.write_text("*.*.min_duration = 300\n*.*.min_query_count = 100\n*.MultiStream.min_query_count = 100\n")
+    path.write_text("*.*.min_duration = 300\n*.*.min_query_count = 100\n*.MultiStream.min_query_count = 100\n"
+                    "*.Server.target_latency = 100\n")
     return str(path)
 
 
