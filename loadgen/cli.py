@@ -7,6 +7,7 @@ and its own flags, and calls :func:`parse_args` so a profile fills in whatever t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ def csv_list(kind: type, allowed: Sequence[str] | None = None):
                 raise argparse.ArgumentTypeError(f"{item!r} is not one of {', '.join(allowed)}")
             try:
                 out.append(kind(item))
-            except ValueError as exc:
+            except ValueError as exc:  # kind may also be an argparse type, whose own message passes through
                 raise argparse.ArgumentTypeError(f"{item!r} is not a valid {kind.__name__}") from exc
         return out
 
@@ -59,13 +60,15 @@ def csv_list(kind: type, allowed: Sequence[str] | None = None):
 
 
 def positive(kind: type, allow_zero: bool = False):
-    """An argparse type that refuses negative (and, unless allowed, zero) numbers."""
+    """An argparse type that refuses negative (and, unless allowed, zero) numbers, and NaN or infinity."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from exc
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
             raise argparse.ArgumentTypeError(f"{text} must be {bound}")
@@ -76,8 +79,23 @@ def positive(kind: type, allow_zero: bool = False):
 
 
 def existing_file(text: str) -> str:
+    """An argparse type for a path that must be a file: a missing one is a usage error (exit 2)."""
     if not os.path.isfile(text):
         raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """An argparse type for a path that must be a folder: a missing one is a usage error (exit 2)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+    return text
+
+
+def existing_path(text: str) -> str:
+    """An argparse type for a path that must exist, file or folder (a model file or a SavedModel folder)."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no such file or folder: {text}")
     return text
 
 
@@ -107,7 +125,7 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
                    help="max duration in seconds when it should differ from --time; 0 for none (default: --time)")
     g.add_argument("--qps", type=positive(float), default=None,
                    help="target QPS for Server, expected QPS for Offline/SingleStream/MultiStream (default: conf)")
-    g.add_argument("--max-latency", type=csv_list(float), default=None,
+    g.add_argument("--max-latency", type=csv_list(positive(float)), default=None,
                    help="comma list of latency bounds in seconds, each run in turn (default: mlperf.conf)")
     g.add_argument("--samples-per-query", type=positive(int), default=None,
                    help="MultiStream samples per query (default: mlperf.conf, 8)")
