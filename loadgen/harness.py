@@ -8,7 +8,8 @@ Design:
   SingleStream runs the batch inline, on LoadGen's issue thread: no hand-off on the latency path. The other
   scenarios queue work to ``workers`` threads; each takes what is queued up to ``max_batchsize`` (dynamic
   batching), so the backend is never idle while work waits.
-- LoadGen waits forever for a missing response, so every sample is answered, also when the backend raises.
+- LoadGen waits forever for a missing response, so every sample is answered, also when the backend raises or
+  a sample cannot be loaded (an exception escaping LoadGen's load callback would abort the whole process).
   After the first failure the rest are answered empty at once, and :func:`run` raises :class:`RunAborted`
   within ``abort_grace_s`` seconds whether LoadGen has finished or not. Ctrl-C takes the same path.
 - ``StartTest`` runs on its own thread so that the main thread stays free to take Ctrl-C.
@@ -242,6 +243,24 @@ class _SUT:
         qsr = lg.QuerySampleResponse
         lg.QuerySamplesComplete([qsr(i, 0, 0) for i in ids])
 
+    # QSL callbacks --------------------------------------------------------------------------------------
+    def load(self, indices: list[int]) -> None:
+        """LoadGen's load callback. An exception must not escape into LoadGen (it aborts the process), so a
+        sample that cannot be loaded fails the run the way a failing backend does: every query is then
+        answered empty, and :func:`run` reports the error and writes the failure report."""
+        if self.failed.is_set():
+            return
+        try:
+            self.task.load(indices)
+        except Exception as exc:  # noqa: BLE001 - whatever the task raised, LoadGen must not see it
+            self.fail(f"loading samples failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def unload(self, indices: list[int]) -> None:
+        try:
+            self.task.unload(indices)
+        except Exception as exc:  # noqa: BLE001 - as in load
+            self.fail(f"unloading samples failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+
     def fail(self, message: str, detail: str | None = None) -> None:
         with self._lock:
             if self.error is None:
@@ -281,7 +300,7 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
         sut = _SUT(task, backend, inline=rs.scenario == "SingleStream", max_batchsize=max_batchsize,
                    workers=workers)
         sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
-        qsl_handle = lg.ConstructQSL(total, perf_count, task.load, task.unload)
+        qsl_handle = lg.ConstructQSL(total, perf_count, sut.load, sut.unload)
 
         def start_test() -> None:
             try:

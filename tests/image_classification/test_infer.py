@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -60,3 +61,39 @@ def test_cache_path_gives_the_same_accuracy(exported, mini_root, tmp_path):
         tops.append(json.loads((tmp_path / cache / "Offline" / "accuracy" / "results.json").read_text())
                     ["figures"]["accuracy"]["top1"])
     assert tops[0] == tops[1]
+
+
+BAD_IMAGES = {"empty": b"", "random bytes": bytes(range(256)) * 8, "truncated": None, "missing": None}
+
+
+@pytest.mark.parametrize("kind", list(BAD_IMAGES))
+@pytest.mark.parametrize("cache", ["0", "1"])
+def test_an_unreadable_image_fails_the_run_in_one_line(kind, cache, exported, mini_copy, tmp_path):
+    # With --cache 0 the image is decoded inside LoadGen's load callback, where an exception used to abort the
+    # process (exit 134) before results.json was written; with --cache 1 it is decoded before LoadGen starts.
+    import subprocess
+    import sys
+
+    path, _ = data.val_samples(mini_copy)[3]
+    if kind == "missing":
+        os.remove(path)
+    elif kind == "truncated":
+        with open(path, "r+b") as fh:
+            fh.truncate(os.path.getsize(path) // 2)
+    else:
+        with open(path, "wb") as fh:
+            fh.write(BAD_IMAGES[kind])
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "image_classification.infer", "--profile", "resnet50-onnxruntime", "--model-dir",
+         str(exported["resnet50"]), "--dataset-path", str(mini_copy), "--scenario", "Offline", "--count",
+         str(COUNT), "--cache", cache, "--cache-dir", str(tmp_path / "cache"), "--output", str(out)],
+        capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("python -m image_classification.infer: error: "), proc.stderr
+    assert os.path.basename(path) in lines[0]
+    if kind == "missing":
+        assert "missing" in lines[0] or "No such file" in lines[0] or "not found" in lines[0]
+    if cache == "0":
+        assert '"failed"' in (out / "Offline" / "performance" / "results.json").read_text()

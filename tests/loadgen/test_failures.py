@@ -1,4 +1,5 @@
-"""A backend that raises mid-run, and Ctrl-C: the process ends promptly with a clear message, never hangs."""
+"""A backend that raises mid-run, a sample that cannot be loaded, and Ctrl-C: the process ends promptly with a clear
+message and its failure report, never hangs or aborts."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ SCRIPT = textwrap.dedent("""
     cli.add_inference_args(parser, backends=list(BACKENDS))
     args = cli.parse_args(parser, ["--backend", "flaky", "--model-name", "resnet50", "--scenario", sys.argv[2],
                                    "--qps", "500", "--output", sys.argv[3]])
-    task = InMemoryTask(lambda i: np.array([i]), 64, 64, "resnet50")
+    def make(i):
+        if MODE == "badload" and i == 7:
+            raise OSError("/data/val/ILSVRC2012_val_00000008.JPEG: cannot decode image (truncated)")
+        return np.array([i])
+
+    task = InMemoryTask(make, 64, 64, "resnet50")
     print("started", flush=True)
     sys.exit(cli.execute(args, task, prog="flaky"))
 """)
@@ -68,6 +74,19 @@ def test_backend_error_in_offline_finishes_loadgen_cleanly(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and "device lost" in err
     assert (tmp_path / "Offline" / "performance" / "results.json").read_text().count('"failed"') == 1
+
+
+@pytest.mark.parametrize("scenario", ["Offline", "SingleStream", "Server"])
+def test_a_sample_that_cannot_be_loaded_fails_the_run_cleanly(tmp_path, scenario):
+    # An exception escaping LoadGen's load callback used to abort the process (exit 134) with no results.json.
+    proc = start("badload", scenario, tmp_path)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("flaky: error: loading samples failed: OSError: "), err
+    assert "ILSVRC2012_val_00000008.JPEG" in lines[0]
+    report = tmp_path / scenario / "performance" / "results.json"
+    assert '"failed"' in report.read_text() and "ILSVRC2012_val_00000008.JPEG" in report.read_text()
 
 
 def wait_for(path, timeout_s: float = 60) -> None:
