@@ -241,18 +241,34 @@ def _execute_in_children(count: int) -> int:
 
     LoadGen keeps state per process (it reads its built-in mlperf.conf once and flags a second user conf as
     invalid for submission), so one process per run keeps every run's logs as clean as a lone run's.
+
+    Each child runs in its own process group, so a signal reaches it once, from here: Ctrl-C at a terminal and
+    a SIGINT or SIGTERM sent to this process alone (``kill``, a scheduler, ``timeout``) are forwarded to the
+    running child, which ends its run cleanly and writes its failure report; no later run starts.
     """
+    import signal
     import subprocess
 
     status = 0
     for index in range(count):
-        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)])
+        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)], process_group=0)
+
+        def forward(signum, frame, child=child):
+            child.send_signal(signum)
+
+        previous = signal.signal(signal.SIGTERM, forward)
         try:
-            code = child.wait()
-        except KeyboardInterrupt:  # the child got the same SIGINT and is ending its run cleanly
-            child.wait()
+            try:
+                code = child.wait()
+            except KeyboardInterrupt:
+                child.send_signal(signal.SIGINT)
+                child.wait()
+                return EXIT_INTERRUPTED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if code in (EXIT_INTERRUPTED, -signal.SIGINT):
             return EXIT_INTERRUPTED
-        if code in (EXIT_INTERRUPTED, -2):
-            return EXIT_INTERRUPTED
+        if code == -signal.SIGTERM:
+            return 128 + signal.SIGTERM
         status = status or code
     return status

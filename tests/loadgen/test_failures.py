@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent("""
     parser = cli.ArgumentParser(prog="flaky")
     cli.add_inference_args(parser, backends=list(BACKENDS))
     args = cli.parse_args(parser, ["--backend", "flaky", "--model-name", "resnet50", "--scenario", sys.argv[2],
-                                   "--qps", "500", "--output", sys.argv[3]])
+                                   "--qps", "500", "--output", sys.argv[3], *sys.argv[4:]])
     def make(i):
         if MODE == "badload" and i == 7:
             raise OSError("/data/val/ILSVRC2012_val_00000008.JPEG: cannot decode image (truncated)")
@@ -105,6 +105,22 @@ def test_ctrl_c_ends_the_run_cleanly(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "interrupted by the user" in err and "Traceback" not in err
+
+
+def test_sigint_to_the_parent_alone_ends_a_two_scenario_run(tmp_path):
+    # Each scenario runs in a child process; a SIGINT sent to the parent only (kill -INT, not a terminal's
+    # Ctrl-C to the whole group) must reach the child, which used to run on until LoadGen's own end.
+    proc = start("slow", "Server,Offline", tmp_path)
+    wait_for(tmp_path / "Server" / "performance" / "mlperf_log_detail.txt")
+    time.sleep(0.5)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - began < 6
+    assert proc.returncode == 130, err
+    assert "interrupted by the user" in err and "Traceback" not in err
+    assert '"failed"' in (tmp_path / "Server" / "performance" / "results.json").read_text()
+    assert not (tmp_path / "Offline").exists()
 
 
 @pytest.mark.parametrize("delay_s", [0.0, 0.3, 0.8])
