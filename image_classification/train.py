@@ -31,7 +31,7 @@ from torch import nn
 
 from image_classification import data, mini
 from image_classification.models import build
-from loadgen import distributed, report
+from loadgen import cli, distributed, report
 from loadgen.checkpoint import load_state, save_state
 from loadgen.data import prefetch
 from loadgen.timing import MLLog
@@ -74,27 +74,29 @@ CONFIGS = {
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m image_classification.train", description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=list(CONFIGS), default="mini", help="recipe (default: mini)")
     parser.add_argument("--model", choices=["resnet50", "mobilenet"], default="resnet50",
                         help="architecture (default: resnet50)")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("--data-dir", type=cli.existing_dir, default=None,
                         help=f"ImageNet-format root (default: the mini set, built at {mini.DEFAULT_OUT} if missing)")
     parser.add_argument("--output", default="results/image_classification/train",
                         help="folder for the mllog log, checkpoint and curve "
                              "(default: results/image_classification/train)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    parser.add_argument("--epochs", type=int, default=None, help="most epochs to run (default: the config's)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--epochs", type=cli.positive(int), default=None,
+                        help="most epochs to run (default: the config's)")
+    parser.add_argument("--batch-size", type=cli.positive(int), default=None,
                         help="global batch size, over all processes (default: the config's)")
-    parser.add_argument("--target", type=float, default=None, help="top-1 to stop at (default: the config's)")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--target", type=cli.positive(float), default=None,
+                        help="top-1 to stop at (default: the config's)")
+    parser.add_argument("--max-steps", type=cli.positive(int), default=None,
                         help="stop after this many steps, for smoke tests; no evaluation unless due (default: None)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
                         help=f"torch intra-op threads (default: {os.cpu_count()})")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=cli.positive(int, allow_zero=True), default=0,
                         help="DataLoader worker processes; 0 decodes in the training process (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no mllog lines on stdout (default: False)")
     return parser

@@ -35,7 +35,7 @@ def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m recommendation.infer", description=__doc__, add_help=add_help)
     cli.add_inference_args(parser, backends=list(BACKENDS))
     g = parser.add_argument_group("Criteo")
-    g.add_argument("--raw-dir", "--dataset-path", dest="raw_dir", default=None,
+    g.add_argument("--raw-dir", "--dataset-path", dest="raw_dir", type=cli.existing_dir, default=None,
                    help=f"folder of the day files or train.txt (default: the mini set, {mini.DEFAULT_OUT})")
     data.add_preprocess_args(g, cli.positive)
     g.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR),
@@ -178,6 +178,9 @@ def make_task(args) -> CriteoTask:
 
 def main(args) -> int:
     prog = "python -m recommendation.infer"
+    low, high = args.samples_to_aggregate_min, args.samples_to_aggregate_max
+    if (low is None) != (high is None) or (low is not None and low > high):
+        cli.die(prog, "--samples-to-aggregate-min and --samples-to-aggregate-max go together, with min <= max")
     try:
         resolve(args)
         task = make_task(args)

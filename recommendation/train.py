@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from loadgen import distributed, report
+from loadgen import cli, distributed, report
 from loadgen.checkpoint import save_state
 from loadgen.cli import positive
 from loadgen.data import DataError
@@ -75,10 +75,10 @@ CONFIGS = {
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m recommendation.train", description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=list(CONFIGS), default="mini", help="recipe (default: mini)")
-    parser.add_argument("--raw-dir", default=None,
+    parser.add_argument("--raw-dir", type=cli.existing_dir, default=None,
                         help=f"folder of day_0..day_23 or train.txt (default: the mini set, {mini.DEFAULT_OUT})")
     data.add_preprocess_args(parser, positive)
     parser.add_argument("--mlperf-bin-loader", action=argparse.BooleanOptionalAction, default=True,
@@ -87,16 +87,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--output", default="results/recommendation/train",
                         help="folder for the mllog log, checkpoint and curve (default: results/recommendation/train)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    parser.add_argument("--epochs", type=int, default=None, help="most epochs (default: the config's)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--epochs", type=cli.positive(int), default=None, help="most epochs (default: the config's)")
+    parser.add_argument("--batch-size", type=cli.positive(int), default=None,
                         help="global batch size, over all processes (default: the config's)")
-    parser.add_argument("--test-freq", type=int, default=None,
+    parser.add_argument("--test-freq", type=cli.positive(int), default=None,
                         help="iterations between evaluations (default: the config's)")
-    parser.add_argument("--target", type=float, default=None, help=f"AUC to stop at (default: {TARGET_AUC})")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--target", type=cli.positive(float), default=None,
+                        help=f"AUC to stop at (default: {TARGET_AUC})")
+    parser.add_argument("--max-steps", type=cli.positive(int), default=None,
                         help="stop after this many steps, for smoke tests (default: None)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
                         help=f"torch intra-op threads (default: {os.cpu_count()})")
     parser.add_argument("--quiet", action="store_true", help="no mllog lines on stdout (default: False)")
     return parser

@@ -1,0 +1,46 @@
+"""Everywhere a user can type something wrong: one line on stderr naming the problem, exit status 2, no traceback.
+
+One table over every entry point of the suite, so a new command gets the same check by adding a row.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+MISSING = "/nonexistent/path"
+BAD = {
+    # python -m loadgen
+    "loadgen-max-latency-inf": ("loadgen", ["--profile", "null", "--max-latency", "inf"], "--max-latency"),
+    "loadgen-max-latency-nan": ("loadgen", ["--profile", "null", "--max-latency", "0.1,nan"], "--max-latency"),
+    "loadgen-time-nan": ("loadgen", ["--profile", "null", "--time", "nan"], "--time"),
+    # training
+    "ic-train-negative-epochs": ("image_classification.train", ["--epochs", "-1"], "--epochs"),
+    "ic-train-zero-batch": ("image_classification.train", ["--batch-size", "0"], "--batch-size"),
+    "ic-train-negative-batch": ("image_classification.train", ["--batch-size", "-4"], "--batch-size"),
+    "ic-train-zero-threads": ("image_classification.train", ["--threads", "0"], "--threads"),
+    "ic-train-missing-data": ("image_classification.train", ["--data-dir", MISSING], MISSING),
+    "dlrm-train-negative-epochs": ("recommendation.train", ["--epochs", "-1"], "--epochs"),
+    "dlrm-train-zero-batch": ("recommendation.train", ["--batch-size", "0"], "--batch-size"),
+    "dlrm-train-zero-threads": ("recommendation.train", ["--threads", "0"], "--threads"),
+    "dlrm-train-missing-raw": ("recommendation.train", ["--raw-dir", MISSING], MISSING),
+    # inference
+    "ic-infer-missing-dataset": ("image_classification.infer", ["--dataset-path", MISSING], MISSING),
+    "ic-infer-missing-list": ("image_classification.infer", ["--dataset-list", MISSING], MISSING),
+    "dlrm-infer-missing-raw": ("recommendation.infer", ["--raw-dir", MISSING], MISSING),
+    "dlrm-infer-aggregation-min-over-max": ("recommendation.infer", ["--samples-to-aggregate-min", "5",
+                                                                     "--samples-to-aggregate-max", "2"], "min <= max"),
+    "dlrm-infer-aggregation-min-alone": ("recommendation.infer", ["--samples-to-aggregate-min", "5"], "go together"),
+}
+
+
+@pytest.mark.parametrize(("module", "argv", "named"), BAD.values(), ids=BAD.keys())
+def test_bad_usage_is_one_line_and_exit_2(module, argv, named, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and "error:" in lines[0] and named in lines[0], proc.stderr
+    assert "RESULT," not in proc.stdout
