@@ -38,7 +38,8 @@ def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
                         f"(default: {DEFAULT_MODEL_DIR})")
     g.add_argument("--dataset-path", type=cli.existing_dir, default=None,
                    help=f"ImageNet-format root or its val/ folder (default: the mini set, {mini.DEFAULT_OUT})")
-    g.add_argument("--dataset-list", type=cli.existing_file, default=None, help="val_map.txt (default: <dataset-path>/val_map.txt)")
+    g.add_argument("--dataset-list", type=cli.existing_file, default=None,
+                   help="val_map.txt (default: <dataset-path>/val_map.txt)")
     g.add_argument("--data-format", choices=["NCHW", "NHWC"], default=None,
                    help="input layout (default: the backend's, NCHW for pytorch/onnxruntime, NHWC for tf/tflite)")
     g.add_argument("--preset", choices=list(data.presets()), default=None,
