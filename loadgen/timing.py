@@ -17,6 +17,21 @@ from typing import Any
 
 from mlperf_logging.mllog import constants, mllog
 
+_WRAPPER_FILES = frozenset({__file__, contextlib.__file__})
+
+
+def _caller_offset() -> int:
+    """mllog's ``stack_offset`` that names the benchmark code behind a log line, as mllog does when called directly.
+
+    Called from :meth:`MLLog.event`/``start``/``end``: offset 2 is their caller. Frames of this module (the
+    helpers below) and of contextlib (``with log.epoch(...)``) are skipped, so a line carries the training
+    script's file and line, not this wrapper's.
+    """
+    frame, offset = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename in _WRAPPER_FILES:
+        frame, offset = frame.f_back, offset + 1
+    return offset
+
 
 def rank_from_env() -> int:
     """The process rank set by torchrun (RANK), else 0."""
@@ -44,24 +59,26 @@ class MLLog:
                 self._handlers.append(logging.StreamHandler(sys.stdout))
             for h in self._handlers:
                 logger.addHandler(h)
-        self._mllogger = mllog.MLLogger(logger=logger, default_stack_offset=2, root_dir=root_dir)
+        self._mllogger = mllog.MLLogger(logger=logger, root_dir=root_dir)
 
     # the three mllog calls ---------------------------------------------------------------------------------
     def event(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
         if self.enabled:
-            self._mllogger.event(key=key, value=value, metadata=dict(metadata or {}))
+            self._mllogger.event(key=key, value=value, metadata=dict(metadata or {}), stack_offset=_caller_offset())
 
     def start(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
         now_ms = time.time() * 1000  # the logged time and run_seconds use the same clock reading
         if self.enabled:
-            self._mllogger.start(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms)
+            self._mllogger.start(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms,
+                                 stack_offset=_caller_offset())
         if key == constants.RUN_START:
             self._run_start_ms = now_ms
 
     def end(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
         now_ms = time.time() * 1000
         if self.enabled:
-            self._mllogger.end(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms)
+            self._mllogger.end(key=key, value=value, metadata=dict(metadata or {}), time_ms=now_ms,
+                               stack_offset=_caller_offset())
         if key == constants.RUN_STOP:
             self._run_stop_ms = now_ms
 

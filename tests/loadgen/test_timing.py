@@ -56,3 +56,16 @@ def test_compliance_checker_rejects_a_log_missing_a_key(tmp_path, key):
 def test_only_rank_zero_writes(tmp_path):
     write_resnet_log(tmp_path / "rank1.log", rank=1)
     assert not (tmp_path / "rank1.log").exists()
+
+
+def test_each_line_names_the_code_that_logged_it(tmp_path):
+    import json
+    import os
+
+    write_resnet_log(tmp_path / "train.log")
+    metadata = [json.loads(line.split(":::MLLOG ", 1)[1])["metadata"]
+                for line in (tmp_path / "train.log").read_text().splitlines()]
+    # Through helpers (submission, hyperparameters) and context managers (init, block, epoch) alike, the file
+    # is the caller's, as mllog records it when called directly; never the wrapper's own timing.py.
+    assert {os.path.basename(m["file"]) for m in metadata} == {"test_timing.py"}
+    assert len({m["lineno"] for m in metadata}) >= 6
