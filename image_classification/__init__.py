@@ -1,1 +1,1 @@
-"""image_classification: ResNet-50 v1.5 and MobileNet-v1 on ImageNet (training and LoadGen inference). Not built yet."""
+"""image_classification: ResNet-50 v1.5 and MobileNet-v1 on ImageNet (training to top-1 and LoadGen inference)."""

@@ -1,1 +1,1 @@
-"""recommendation: DLRM on Criteo (training and LoadGen inference). Not built yet."""
+"""recommendation: DLRM on Criteo Terabyte and Kaggle (training to AUC and LoadGen inference)."""
