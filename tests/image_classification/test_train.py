@@ -58,3 +58,21 @@ def test_bad_training_image_is_one_line_naming_the_file(mini_copy, tmp_path, cap
     assert train.main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(victim) in err[0] and "empty file" in err[0]
+
+
+@pytest.mark.slow
+def test_mini_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, mini_root, capsys):
+    # The whole mini recipe, as make demo runs it: it must stop because top-1 reached the target, not because the
+    # epochs ran out, and say so in train_result.json, the RESULT line and a log the checker accepts.
+    args = train.get_args_parser().parse_args(["--data-dir", str(mini_root), "--output", str(tmp_path), "--quiet"])
+    assert train.main(args) == 0
+    result = json.loads((tmp_path / "train_result.json").read_text())
+    assert result["top1"] >= CONFIGS["mini"].target
+    assert result["reached_target"] and result["epochs"] < CONFIGS["mini"].epochs
+    assert capsys.readouterr().out.count("RESULT,resnet50,1,") == 1
+    log = tmp_path / "mlperf_train_log.txt"
+    assert '"status": "success"' in log.read_text()
+    proc = subprocess.run([sys.executable, "-m", "mlperf_logging.compliance_checker", "--usage", "training",
+                           "--ruleset", "4.0.0", "--log_output", str(tmp_path / "cc.log"), str(log)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
