@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def datasets(tmp_path_factory) -> dict[str, list[str]]:
 # statistics (model_bn_span = the local batch, as in the MLPerf reference), which moves the loss by a few percent.
 # That is also why the weights check below, not the loss, is what shows the gradients are averaged.
 LOSS_RTOL = {"image_classification": 0.05, "recommendation": 1e-5}
-FAULTS = REPO / "tests" / "distributed_faults.py"
+FAULTS = REPO / "tests" / "loadgen" / "distributed_faults.py"
 
 
 def torchrun(nproc: int, *args: str) -> list[str]:

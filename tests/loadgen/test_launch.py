@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted(p.parent.name for p in REPO.glob("*/run_and_time.sh"))
 # Each benchmark's positional inference arguments, device last (run_local.sh's order).
 EXAMPLE = {"image_classification": ["onnxruntime", "resnet50"], "recommendation": ["onnxruntime", "dlrm", "terabyte"]}

@@ -1,5 +1,5 @@
-"""``python tests/distributed_faults.py FAULT MODULE ARGS...``: MODULE's ``__main__`` under torchrun with a fault
-on rank 1, for tests/test_distributed.py.
+"""``python tests/loadgen/distributed_faults.py FAULT MODULE ARGS...``: MODULE's ``__main__`` under torchrun with a
+fault on rank 1, for tests/loadgen/test_distributed.py.
 
 - ``crash``:  rank 1 dies abruptly (``os._exit(3)``, no clean-up) at its second optimizer step.
 - ``nosync``: no rank wraps its model in DDP, so each trains on its own share of the batch.

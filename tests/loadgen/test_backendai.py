@@ -13,7 +13,7 @@ from dockerfile_parse import DockerfileParser
 
 from loadgen import backendai
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(REPO.glob("*/Dockerfile"))
 REQUIRED = ["ai.backend.kernelspec", "ai.backend.envs.corecount", "ai.backend.features", "ai.backend.base-distro",
             "ai.backend.resource.min.cpu", "ai.backend.resource.min.mem", "ai.backend.runtime-type",
