@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from PIL import Image
 from image_classification import data
 
 REPO = Path(__file__).resolve().parents[2]
+# The scripts run $PYTHON (default: the checkout's .venv): this interpreter, wherever the tests run from.
+ENV = dict(os.environ, PYTHON=sys.executable)
 
 
 def _jpeg(mode: str) -> bytes:
@@ -87,13 +91,13 @@ def test_mini_set_is_in_imagenet_format(mini_root):
 
 def test_verify_dataset_sh_names_the_corrupted_file(mini_copy):
     script = REPO / "image_classification" / "verify_dataset.sh"
-    ok = subprocess.run([str(script), str(mini_copy)], capture_output=True, text=True, timeout=120)
+    ok = subprocess.run([str(script), str(mini_copy)], capture_output=True, text=True, env=ENV, timeout=120)
     assert ok.returncode == 0, ok.stderr
     victim = sorted((mini_copy / "val").glob("*.JPEG"))[7]
     raw = bytearray(victim.read_bytes())
     raw[100] ^= 0xFF
     victim.write_bytes(bytes(raw))
-    bad = subprocess.run([str(script), str(mini_copy)], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run([str(script), str(mini_copy)], capture_output=True, text=True, env=ENV, timeout=120)
     assert bad.returncode == 1
     assert f"{victim.name}: sha256" in bad.stderr
 
