@@ -283,6 +283,11 @@ def _member_problem(name: str, link: str | None, kind: str) -> str | None:
     return None
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (tarfile's open error lists every method it tried, a line each)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _within(name: str) -> str:
     """A member path as the archive's own key: normalised, without a leading ``./``."""
     return os.path.normpath(name).lstrip("/") if name not in ("", ".") else "."
@@ -355,7 +360,7 @@ def check_archive(archive: str | os.PathLike) -> list[str]:
                 if problem := _member_problem(m.name, link, kind):
                     problems.append(problem)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
-        raise DataError(f"{archive}: not a readable tar or zip archive ({exc or type(exc).__name__})") from exc
+        raise DataError(f"{archive}: not a readable tar or zip archive ({one_line(exc)})") from exc
     return problems + _link_problems(members)
 
 
@@ -379,10 +384,10 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         os.replace(tmp, dest)
     except tarfile.FilterError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UnsafeArchiveError(f"{archive}: refused, {exc}") from exc
+        raise UnsafeArchiveError(f"{archive}: refused, {one_line(exc)}") from exc
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"{archive}: cannot extract ({exc or type(exc).__name__})") from exc
+        raise DataError(f"{archive}: cannot extract ({one_line(exc)})") from exc
     except BaseException:  # KeyboardInterrupt included: no half-extracted folder left; re-raised
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -639,7 +644,7 @@ def main(args) -> int:
         else:
             print(extract(args.archive, args.dest))
     except (DataError, OSError) as exc:
-        print(f"python -m loadgen.data: error: {exc}", file=sys.stderr)
+        print(f"python -m loadgen.data: error: {one_line(exc)}", file=sys.stderr)
         return 1
     return 0
 
