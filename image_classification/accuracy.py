@@ -46,7 +46,12 @@ def read_labels(val_map: str | Path) -> list[int]:
 
 def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") -> dict[str, float]:
     """{"top1": share correct, "good": n, "total": n} over the distinct samples in the log."""
-    entries = json.loads(Path(accuracy_log).read_text())
+    try:
+        entries = json.loads(Path(accuracy_log).read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{accuracy_log}: not a JSON accuracy log ({exc})") from exc
+    if not isinstance(entries, list):
+        raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log (a JSON list of responses)")
     predicted: dict[int, int] = {}
     for entry in entries:
         try:

@@ -31,7 +31,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def read_pairs(accuracy_log: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
     """(predictions, labels, distinct samples) from the packed float32 pairs of every distinct sample."""
-    entries = json.loads(Path(accuracy_log).read_text())
+    try:
+        entries = json.loads(Path(accuracy_log).read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{accuracy_log}: not a JSON accuracy log ({exc})") from exc
+    if not isinstance(entries, list):
+        raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log (a JSON list of responses)")
     by_sample: dict[int, np.ndarray] = {}
     for entry in entries:
         try:
