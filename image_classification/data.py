@@ -71,7 +71,7 @@ def train_samples(root: str | os.PathLike) -> list[tuple[str, int]]:
             continue
         samples += [(str(p), label) for p in sorted(folder.iterdir()) if p.is_file()]
     if missing:
-        raise DataError(_summary(f"class folder(s) missing: {m}" for m in missing))
+        raise DataError(_summary(f"{m}: missing (a class without its train folder)" for m in missing))
     if not samples:
         raise DataError(f"{root / 'train'}: no images")
     return samples
@@ -352,7 +352,8 @@ def check_tree(data_dir: str | os.PathLike, workers: int = 1, progress: bool = T
         base = val if val.is_dir() else root
         problems += [f"{map_path}:{lineno}: {base / name} is missing" for name, _, lineno in entries
                      if not (base / name).is_file()]
-        listed = {os.path.normpath(name) for name, _, _ in entries}
+        # Every name a line gives counts as listed, bad lines' too: their problem is already reported.
+        listed = {line.split()[0] for line in map_path.read_text().splitlines() if line.split()}
         problems += [f"{p}: not listed in {map_path.name}" for p in flat_val if p.name not in listed]
     elif flat_val:
         problems.append(f"{map_path}: missing, so the {len(flat_val)} images in {val} have no labels")
