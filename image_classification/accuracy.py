@@ -17,37 +17,64 @@ from pathlib import Path
 
 import numpy as np
 
+PROG = "python -m image_classification.accuracy"
+
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mlperf-accuracy-file", required=True, help="LoadGen's accuracy log (default: required)")
-    parser.add_argument("--imagenet-val-file", required=True, help="val_map.txt with the labels (default: required)")
+    from loadgen.cli import ArgumentParser, existing_file
+
+    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mlperf-accuracy-file", required=True, type=existing_file,
+                        help="LoadGen's accuracy log (default: required)")
+    parser.add_argument("--imagenet-val-file", required=True, type=existing_file,
+                        help="val_map.txt with the labels (default: required)")
     parser.add_argument("--dtype", default="int64", choices=["int64", "int32", "float32"],
                         help="element type of a logged response (default: int64)")
     return parser
 
 
 def read_labels(val_map: str | Path) -> list[int]:
-    return [int(line.split()[1]) for line in Path(val_map).read_text().splitlines() if line.strip()]
+    """The labels of a val_map.txt in line order; a bad line raises ValueError naming the file and line."""
+    from image_classification.data import read_val_map
+
+    entries, problems = read_val_map(val_map)
+    if problems:
+        raise ValueError("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+    return [label for _, label, _ in entries]
 
 
 def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") -> dict[str, float]:
     """{"top1": share correct, "good": n, "total": n} over the distinct samples in the log."""
-    entries = json.loads(Path(accuracy_log).read_text())
+    try:
+        entries = json.loads(Path(accuracy_log).read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{accuracy_log}: not a JSON accuracy log ({exc})") from exc
+    if not isinstance(entries, list):
+        raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log (a JSON list of responses)")
     predicted: dict[int, int] = {}
     for entry in entries:
-        value = np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype)
+        try:
+            value = np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype)
+            idx = int(entry["qsl_idx"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log entry: {str(entry)[:80]}") from exc
         if value.size == 0:
-            raise ValueError(f"{accuracy_log}: empty response for sample {entry['qsl_idx']}")
-        predicted[entry["qsl_idx"]] = int(value.argmax()) if value.size > 1 else int(value[0])
+            raise ValueError(f"{accuracy_log}: empty response for sample {idx}")
+        if not 0 <= idx < len(labels):
+            raise ValueError(f"{accuracy_log}: sample {idx} is beyond the {len(labels)} labels of the val_map")
+        predicted[idx] = int(value.argmax()) if value.size > 1 else int(value[0])
     good = sum(1 for idx, label in predicted.items() if labels[idx] == label)
     total = len(predicted)
     return {"top1": good / total if total else 0.0, "good": good, "total": total}
 
 
 def main(args) -> int:
-    result = top1(args.mlperf_accuracy_file, read_labels(args.imagenet_val_file), args.dtype)
+    try:
+        result = top1(args.mlperf_accuracy_file, read_labels(args.imagenet_val_file), args.dtype)
+    except (OSError, ValueError) as exc:  # ValueError covers bad JSON and the data problems named above
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     print(f"accuracy={100 * result['top1']:.3f}%, good={result['good']}, total={result['total']}")
     return 0
 

@@ -23,12 +23,30 @@ WNIDS = [f"n9000000{d}" for d in range(10)]
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
+# The smallest class of scikit-learn's digits has 174 images; at least one per class stays in train/.
+MAX_VAL_PER_CLASS = 173
+
+
+def _val_per_class(text: str) -> int:
+    from loadgen.cli import positive
+
+    value = positive(int)(text)
+    if value > MAX_VAL_PER_CLASS:
+        raise argparse.ArgumentTypeError(f"{text} must be at most {MAX_VAL_PER_CLASS} (the smallest class has 174 "
+                                         "images)")
+    return value
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from loadgen.cli import ArgumentParser, positive
+
+    parser = ArgumentParser(prog="python -m image_classification.mini", description=__doc__, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"dataset root to create (default: {DEFAULT_OUT})")
-    parser.add_argument("--size", type=int, default=64, help="side of the saved JPEGs in pixels (default: 64)")
-    parser.add_argument("--val-per-class", type=int, default=30, help="validation images per class (default: 30)")
+    parser.add_argument("--size", type=positive(int), default=64,
+                        help="side of the saved JPEGs in pixels (default: 64)")
+    parser.add_argument("--val-per-class", type=_val_per_class, default=30,
+                        help=f"validation images per class, 1..{MAX_VAL_PER_CLASS} (default: 30)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the set exists (default: False)")
     return parser
 
@@ -75,7 +93,11 @@ def main(args) -> int:
     if finished(out) and not args.force:
         print(f"{out}: mini set already built (--force rebuilds it)")
         return 0
-    build(out, args.size, args.val_per_class)
+    try:
+        build(out, args.size, args.val_per_class)
+    except OSError as exc:  # e.g. --out names a file, or the disk is full
+        print(f"python -m image_classification.mini: error: {exc}", file=sys.stderr)
+        return 1
     n_train = sum(1 for _ in out.glob("train/*/*.JPEG"))
     n_val = sum(1 for _ in out.glob("val/*.JPEG"))
     print(f"{out}: {n_train} train and {n_val} val images in 10 classes (scikit-learn digits)")

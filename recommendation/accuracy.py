@@ -16,20 +16,33 @@ from pathlib import Path
 
 import numpy as np
 
+PROG = "python -m recommendation.accuracy"
+
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mlperf-accuracy-file", required=True, help="LoadGen's accuracy log (default: required)")
+    from loadgen.cli import ArgumentParser, existing_file
+
+    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mlperf-accuracy-file", required=True, type=existing_file,
+                        help="LoadGen's accuracy log (default: required)")
     return parser
 
 
 def read_pairs(accuracy_log: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
     """(predictions, labels, distinct samples) from the packed float32 pairs of every distinct sample."""
-    entries = json.loads(Path(accuracy_log).read_text())
+    try:
+        entries = json.loads(Path(accuracy_log).read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{accuracy_log}: not a JSON accuracy log ({exc})") from exc
+    if not isinstance(entries, list):
+        raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log (a JSON list of responses)")
     by_sample: dict[int, np.ndarray] = {}
     for entry in entries:
-        values = np.frombuffer(bytes.fromhex(entry["data"]), dtype=np.float32)
+        try:
+            values = np.frombuffer(bytes.fromhex(entry["data"]), dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log entry: {str(entry)[:80]}") from exc
         if values.size == 0 or values.size % 2:
             raise ValueError(f"{accuracy_log}: sample {entry['qsl_idx']} has {values.size} floats, "
                              "not (prediction, label) pairs")
@@ -53,7 +66,7 @@ def main(args) -> int:
     try:
         r = auc(args.mlperf_accuracy_file)
     except (OSError, ValueError) as exc:
-        print(f"accuracy: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     print(f"AUC={100 * r['auc']:.3f}%, accuracy={100 * r['accuracy']:.3f}%, rows={r['rows']}, "
           f"samples={r['samples']}")

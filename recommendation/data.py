@@ -28,16 +28,17 @@ import json
 import math
 import os
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from loadgen import report
-from loadgen.data import DataError, Manifest, PreprocessCache, download, verify
+from loadgen.data import DataError, Manifest, PreprocessCache, download, process_pool, verify
 
 HERE = Path(__file__).resolve().parent
 DAY_FILES_MANIFEST = HERE / "criteo_day_files.json"
@@ -49,8 +50,10 @@ MAX_HEX_DIGITS, MAX_INT_DIGITS = 8, 10
 # small enough that a block's index arrays stay in the caches of one core.
 CHUNK_BYTES = 4 << 20
 FORMAT_VERSION = 1
-MALFORMED_KINDS = ("empty line", "CRLF line ending", "wrong column count", "bad label", "non-integer dense value",
+# A line may end in CRLF: the reference reads lines with Python's universal newlines, so "\r\n" is a line end.
+MALFORMED_KINDS = ("empty line", "wrong column count", "bad label", "non-integer dense value",
                    "non-hex categorical value")
+EMPTY, COLUMNS, LABEL, DENSE, SPARSE = range(len(MALFORMED_KINDS))
 # Per dataset: how many days, and the file-name prefix of the reference's binary output.
 DATASETS = {"terabyte": {"days": 24, "prefix": "terabyte"}, "kaggle": {"days": 7, "prefix": "kaggleAdDisplayChallenge"}}
 
@@ -186,19 +189,19 @@ def parse_block(buf: bytes) -> Parsed:
     windows = np.lib.stride_tricks.sliding_window_view(a, 16)
     words = np.ndarray(shape=(len(a) - 8,), dtype="<u8", buffer=a, strides=(1,))
     size = len(buf)
-    ends = np.flatnonzero(a[:size] == 10)
-    n = len(ends)
+    newlines = np.flatnonzero(a[:size] == 10)
+    n = len(newlines)
     starts = np.empty(n, dtype=np.int64)
     starts[:1] = 0
-    starts[1:] = ends[:-1] + 1
+    starts[1:] = newlines[:-1] + 1
+    # A line's content ends before its "\n", or before "\r\n": the \r is part of the line end, not of the last field.
+    ends = newlines - ((newlines > starts) & (a[np.maximum(newlines - 1, 0)] == 13))
     lengths = ends - starts
     tabs = np.flatnonzero(a[:size] == 9)
     tab_count = np.diff(np.searchsorted(tabs, ends), prepend=0)
     kind = np.full(n, -1, dtype=np.int8)  # index into MALFORMED_KINDS, -1 when good
-    crlf = (lengths > 0) & (a[np.maximum(ends - 1, 0)] == 13)
-    kind[tab_count != N_COLUMNS - 1] = 2
-    kind[crlf] = 1
-    kind[lengths == 0] = 0
+    kind[tab_count != N_COLUMNS - 1] = COLUMNS
+    kind[lengths == 0] = EMPTY
     good = np.flatnonzero(kind < 0)
     # Field boundaries of the lines with 39 tabs: starts are the line start and each tab + 1.
     line_tabs = tabs[np.repeat(kind < 0, tab_count)].reshape(-1, N_COLUMNS - 1)
@@ -233,9 +236,9 @@ def parse_block(buf: bytes) -> Parsed:
     hexval = _hex8(sparse_words, sw)
     sparse_ok = sparse_ok.reshape(-1, N_SPARSE).all(axis=1)
 
-    kind[good[~sparse_ok]] = 5
-    kind[good[~dense_ok]] = 4
-    kind[good[~label_ok]] = 3
+    kind[good[~sparse_ok]] = SPARSE
+    kind[good[~dense_ok]] = DENSE
+    kind[good[~label_ok]] = LABEL
     keep = label_ok & dense_ok & sparse_ok
     bad = {}
     for code in np.unique(kind[kind >= 0]):
@@ -250,21 +253,32 @@ def open_text(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+def read_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The (decompressed) bytes of a day file, ``chunk_bytes`` at a time.
+
+    A truncated or corrupt .gz (gzip raises EOFError, BadGzipFile or zlib.error partway) is a DataError naming
+    the file: it is found only when the reading gets there, possibly hours into a run.
+    """
+    try:
+        with open_text(path) as f:
+            while data := f.read(chunk_bytes):
+                yield data
+    except (EOFError, OSError, zlib.error) as exc:
+        what = "truncated" if isinstance(exc, EOFError) else "unreadable"
+        raise DataError(f"{path}: {what} ({exc}); download it again (./download_dataset.sh)") from exc
+
+
 def iter_blocks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
     """Blocks of whole lines, each about ``chunk_bytes`` long."""
     carry = b""
-    with open_text(path) as f:
-        while True:
-            data = f.read(chunk_bytes)
-            if not data:
-                break
-            data = carry + data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            carry = data[cut:]
-            yield data[:cut]
+    for data in read_chunks(path, chunk_bytes):
+        data = carry + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        carry = data[cut:]
+        yield data[:cut]
     if carry:
         yield carry
 
@@ -373,15 +387,18 @@ def _ordered_map(fn, jobs: Iterator, workers: int) -> Iterator:
     if workers <= 1:
         yield from map(fn, jobs)
         return
-    # spawn, not fork: the caller may have started threads (torch, LoadGen) that a fork would copy mid-state.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        pending: collections.deque[Future] = collections.deque()
-        for job in jobs:
-            pending.append(pool.submit(fn, job))
-            if len(pending) >= 2 * workers:
+    try:
+        with process_pool(workers) as pool:  # workers end with this process, even when it is killed
+            pending: collections.deque[Future] = collections.deque()
+            for job in jobs:
+                pending.append(pool.submit(fn, job))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    except BrokenProcessPool as exc:
+        raise DataError(f"a preprocessing worker process died ({exc}); out of memory? try fewer "
+                        "--preprocess-workers") from exc
 
 
 def malformed_report(per_file: dict[str, dict[str, list[int]]], limit: int = 3) -> list[str]:
@@ -416,8 +433,7 @@ def _build(files: Sequence[Path], out: Path, s: Settings, workers: int, progress
 
     # Kaggle's one file is cut into 7 runs of lines, the remainder on the first days, as the reference does.
     if s.dataset == "kaggle":
-        with open_text(files[0]) as f:
-            total = sum(block.count(b"\n") for block in iter(lambda: f.read(64 << 20), b""))
+        total = sum(block.count(b"\n") for block in read_chunks(files[0], 64 << 20))
         per_day, extra = divmod(total, days)
         day_ends = np.cumsum([per_day + (d < extra) for d in range(days)])
 
@@ -579,22 +595,24 @@ def table_sizes(processed_dir: str | os.PathLike, max_ind_range: int = -1) -> li
 
 # ------------------------------------------------------------------------------------------------ CLI
 def get_args_parser(add_help: bool = True):
-    from loadgen.cli import ArgumentParser, positive
+    from loadgen.cli import ArgumentParser, existing_dir, existing_file, existing_path, positive
+    from loadgen.data import download_url
 
     parser = ArgumentParser(prog="python -m recommendation.data", add_help=add_help, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("preprocess", help="raw day files -> the binary train/test/val files (default: -)")
-    p.add_argument("--raw-dir", required=True, help="folder of day_0 ... day_23 or train.txt (default: required)")
+    p.add_argument("--raw-dir", required=True, type=existing_path,
+                   help="folder of day_0 ... day_23 or train.txt (default: required)")
     add_preprocess_args(p, positive)
     d = sub.add_parser("download", help="fetch the Terabyte day files, checking md5 (default: -)")
     d.add_argument("--data-dir", required=True, help="folder to fill with day_N.gz (default: required)")
-    d.add_argument("--days", default="0-23", help="days to fetch, e.g. 0-23 or 23 (default: 0-23)")
-    d.add_argument("--base-url", default=os.environ.get("CRITEO_URL"),
+    d.add_argument("--days", type=days_range, default="0-23", help="days to fetch, e.g. 0-23 or 23 (default: 0-23)")
+    d.add_argument("--base-url", type=download_url, default=os.environ.get("CRITEO_URL") or None,
                    help="mirror holding day_N.gz (default: $CRITEO_URL, else the official URL)")
-    d.add_argument("--manifest", default=str(DAY_FILES_MANIFEST),
+    d.add_argument("--manifest", type=existing_file, default=str(DAY_FILES_MANIFEST),
                    help=f"URLs and md5 sums (default: {DAY_FILES_MANIFEST.name} beside this file)")
     v = sub.add_parser("verify", help="check day files against their md5; exit 1 naming bad files (default: -)")
-    v.add_argument("--data-dir", required=True, help="dataset folder (default: required)")
+    v.add_argument("--data-dir", required=True, type=existing_dir, help="dataset folder (default: required)")
     v.add_argument("--no-checksums", dest="checksums", action="store_false",
                    help="check presence only (default: checksums on)")
     return parser
@@ -604,16 +622,16 @@ def add_preprocess_args(parser, positive) -> None:
     """The preprocessing flags, shared by this CLI, train.py and infer.py (the reference's names)."""
     parser.add_argument("--dataset", choices=list(DATASETS), default="terabyte",
                         help="terabyte (day_0..day_23) or kaggle (train.txt) (default: terabyte)")
-    parser.add_argument("--max-ind-range", type=int, default=-1,
+    parser.add_argument("--max-ind-range", type=_max_ind_range, default=-1,
                         help="hash every table into at most this many rows; -1 for none (default: -1)")
-    parser.add_argument("--data-sub-sample-rate", type=float, default=0.0,
+    parser.add_argument("--data-sub-sample-rate", type=_fraction(upper_open=True), default=0.0,
                         help="share of negative lines to drop, in [0, 1) (default: 0.0)")
     parser.add_argument("--processed-dir", default="build/recommendation/processed",
                         help="where preprocessed data is cached, one folder per settings "
                              "(default: build/recommendation/processed)")
     parser.add_argument("--preprocess-workers", type=positive(int), default=min(os.cpu_count() or 1, 8),
                         help=f"processes that parse blocks (default: {min(os.cpu_count() or 1, 8)})")
-    parser.add_argument("--max-malformed", type=float, default=1e-4,
+    parser.add_argument("--max-malformed", type=_fraction(upper_open=False), default=1e-4,
                         help="refuse to go on when more than this share of lines is malformed (default: 0.0001)")
     parser.add_argument("--chunk-bytes", type=positive(int), default=CHUNK_BYTES, help=f"(default: {CHUNK_BYTES})")
 
@@ -623,28 +641,76 @@ def settings_from(args) -> Settings:
                     chunk_bytes=args.chunk_bytes, max_malformed=args.max_malformed)
 
 
-def _days(text: str) -> list[int]:
+# argparse types for the Settings ranges, so a bad value is refused as usage (exit 2) before any work starts.
+def _max_ind_range(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value != -1 and not 1 <= value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"{text} must be -1 (no hashing) or in 1..2147483647")
+    return value
+
+
+def _fraction(upper_open: bool):
+    import argparse
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
+            raise argparse.ArgumentTypeError(f"{text} must be in [0, 1{')' if upper_open else ']'}")
+        return value
+
+    parse.__name__ = "fraction"
+    return parse
+
+
+def days_range(text: str) -> list[int]:
+    """An argparse type for ``--days``: ``N`` or ``LO-HI``, within 0..23."""
+    import argparse
+
     lo, _, hi = text.partition("-")
+    if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (0..23) or a range of days such as 0-23")
     days = list(range(int(lo), int(hi or lo) + 1))
-    if not days or days[0] < 0 or days[-1] > 23:
-        raise ValueError(f"--days {text!r}: days are 0..23")
+    if not days or days[-1] > 23:
+        raise argparse.ArgumentTypeError(f"{text!r}: days are 0..23, the low one first")
     return days
 
 
 def main(args) -> int:
+    from loadgen.cli import EXIT_USAGE
+
     prog = "python -m recommendation.data"
+    if args.command == "preprocess":
+        try:
+            settings = settings_from(args)
+        except ValueError as exc:  # a value the flag types let through but Settings refuses: still bad usage
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if args.command == "preprocess":
-            out = preprocess(args.raw_dir, args.processed_dir, settings_from(args), workers=args.preprocess_workers)
+            out = preprocess(args.raw_dir, args.processed_dir, settings, workers=args.preprocess_workers)
             summary = json.loads((out / "preprocess.json").read_text())
             print(f"{out}: {sum(summary['rows_per_day'])} rows from {summary['lines']} lines; "
                   f"test {summary['test_rows']}, val {summary['val_rows']}; tables {summary['table_sizes']}")
             return 0
         data_dir = Path(args.data_dir)
-        spec = json.loads(Path(getattr(args, "manifest", DAY_FILES_MANIFEST)).read_text())["files"]
+        try:
+            spec = json.loads(Path(getattr(args, "manifest", DAY_FILES_MANIFEST)).read_text())["files"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{getattr(args, 'manifest', DAY_FILES_MANIFEST)}: not a day-file manifest "
+                            f"({type(exc).__name__}: {exc})") from exc
         if args.command == "download":
-            for day in _days(args.days):
-                item = spec[f"day_{day}.gz"]
+            for day in args.days:
+                item = spec.get(f"day_{day}.gz")
+                if not item or "url" not in item or "md5" not in item:
+                    raise DataError(f"{args.manifest}: no url and md5 for day_{day}.gz")
                 download(item["url"], data_dir / f"day_{day}.gz", md5=item["md5"], mirror=args.base_url)
             print(f"{data_dir}: day files ready (read as .gz; no need to unpack); check with ./verify_dataset.sh")
             return 0
@@ -655,12 +721,12 @@ def main(args) -> int:
             for day in range(DATASETS["terabyte"]["days"]):
                 name = next((n for n in (f"day_{day}.gz", f"day_{day}") if (data_dir / n).is_file()), f"day_{day}.gz")
                 files[name] = {"md5": spec[name]["md5"]} if args.checksums else {}
-            problems = verify(data_dir, Manifest(files=files))
+            problems = verify(data_dir, Manifest(files=files), extras=False)  # a raw folder may hold more
         for problem in problems:
             print(f"bad: {problem}", file=sys.stderr)
         print(f"{data_dir}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
         return 1 if problems else 0
-    except (DataError, OSError, ValueError, KeyError) as exc:
+    except (DataError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 

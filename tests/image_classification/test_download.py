@@ -7,7 +7,9 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -18,6 +20,8 @@ import scipy.io
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
+# The scripts run $PYTHON (default: the checkout's .venv): this interpreter, wherever the tests run from.
+ENV = dict(os.environ, PYTHON=sys.executable)
 # ILSVRC ids are not in wnid order in the real devkit; labels must follow the sorted wnids.
 SYNSETS = [(1, "n03000003", "third"), (2, "n01000001", "first"), (3, "n02000002", "second"),
            (1001, "n00000000", "not a leaf")]
@@ -77,7 +81,7 @@ def mirror(tmp_path):
 
 def download(data_dir, base_url, manifest):
     return subprocess.run([str(REPO / "image_classification" / "download_dataset.sh"), str(data_dir), "--base-url",
-                           base_url, "--manifest", str(manifest)], capture_output=True, text=True, timeout=300)
+                           base_url, "--manifest", str(manifest)], capture_output=True, text=True, env=ENV, timeout=300)
 
 
 def test_download_builds_the_imagenet_layout(mirror, tmp_path):
@@ -99,7 +103,7 @@ def test_download_builds_the_imagenet_layout(mirror, tmp_path):
     assert len(data.val_samples(data_dir)) == 6 and len(data.train_samples(data_dir)) == 6
     # The real counts are checked: this tiny set is not ImageNet.
     verify = subprocess.run([str(REPO / "image_classification" / "verify_dataset.sh"), str(data_dir)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, env=ENV, timeout=120)
     assert verify.returncode == 1 and "6 files, expected 1281167" in verify.stderr
 
 

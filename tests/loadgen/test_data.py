@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import tarfile
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +247,140 @@ def test_prefetch_stops_its_producer_when_the_consumer_stops():
     time.sleep(0.3)
     assert len(produced) == count <= 5
     assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+# ------------------------------------------------------------------ crafted archives, usage errors, partial folders
+def _crafted_tar(path, members):
+    """members: (name, kind, link) with kind file, symlink, hardlink or chardev."""
+    with tarfile.open(path, "w") as tf:
+        for name, kind, link in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = 3
+                tf.addfile(info, io.BytesIO(b"abc"))
+                continue
+            info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chardev": tarfile.CHRTYPE}[kind]
+            info.linkname = link or ""
+            tf.addfile(info)
+    return path
+
+
+CRAFTED = {
+    "chained-symlinks": [("f", "file", None), ("a", "symlink", "f"), ("b", "symlink", "a"), ("c", "symlink", "b")],
+    "symlink-via-symlinked-dir": [("d/e/f", "file", None), ("l", "symlink", "d/e"), ("m", "symlink", "l/../f")],
+    # Looks inside lexically, but a/b is '..' on disk, so a/b/c -> ../.. would point above the target.
+    "escape-through-a-link": [("a/f", "file", None), ("a/b", "symlink", ".."), ("a/b/c", "symlink", "../..")],
+    "hardlink-to-symlink": [("f", "file", None), ("s", "symlink", "f"), ("h", "hardlink", "s")],
+    "hardlink-before-its-target": [("h", "hardlink", "f"), ("f", "file", None)],
+    "symlink-loop": [("a", "symlink", "b"), ("b", "symlink", "a")],
+    "absolute": [("/etc/evil", "file", None)],
+    "dotdot": [("ok", "file", None), ("../evil", "file", None)],
+    "device": [("dev/null", "chardev", None)],
+}
+
+
+@pytest.mark.parametrize("case", [*CRAFTED, "truncated-tar", "truncated-tgz", "zip-dotdot", "not-an-archive"])
+def test_crafted_archives_are_refused_in_one_line_by_the_cli(case, tmp_path, capsys):
+    from loadgen import data
+    from tests.loadgen.data_helpers import assert_one_line_error, run_cli
+
+    archive = tmp_path / "a.tar"
+    if case in CRAFTED:
+        _crafted_tar(archive, CRAFTED[case])
+    elif case.startswith("truncated"):
+        payload = bytes(hashlib.sha256(str(i).encode()).digest()[0] for i in range(20000))  # incompressible
+        _tar(tmp_path / "whole.tar", [])
+        with tarfile.open(tmp_path / "whole.tar", "w:gz" if case.endswith("tgz") else "w") as tf:
+            info = tarfile.TarInfo("big.bin")
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+        archive.write_bytes((tmp_path / "whole.tar").read_bytes()[:12000])
+    elif case == "zip-dotdot":
+        archive = tmp_path / "a.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("ok.txt", b"x")
+            zf.writestr("sub/../../evil", b"x")
+    else:
+        archive.write_bytes(b"this is not an archive at all" * 50)
+    code, lines = run_cli(data, ["extract", str(archive), str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, lines, 1, str(archive))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("whole.tar",)) == [archive.name], \
+        "nothing extracted, no partial folder left"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["download", "notaurl", "DEST"], "http://, https:// or file://"),
+    (["download", "ftp://host/x", "DEST"], "not a URL"),
+    (["download", "https://example.org/x", "DEST", "--mirror", "nohost"], "--mirror"),
+    (["verify", "MISSING", "--manifest", "MANIFEST"], "no such folder"),
+    (["verify", "ROOT", "--manifest", "MISSING"], "no such file"),
+    (["extract", "MISSING", "DEST"], "no such file"),
+], ids=["download-not-a-url", "download-ftp", "download-bad-mirror", "verify-missing-root",
+        "verify-missing-manifest", "extract-missing-archive"])
+def test_bad_usage_is_one_line_and_exit_2(argv, fragment, tmp_path, capsys):
+    from loadgen import data
+    from tests.loadgen.data_helpers import assert_one_line_error, run_cli
+
+    (tmp_path / "root").mkdir()
+    Manifest(files={}).dump(tmp_path / "manifest.json")
+    names = {"DEST": tmp_path / "dest", "MISSING": tmp_path / "missing", "ROOT": tmp_path / "root",
+             "MANIFEST": tmp_path / "manifest.json"}
+    code, lines = run_cli(data, [str(names.get(a, a)) for a in argv], capsys)
+    assert_one_line_error(code, lines, 2, fragment)
+    assert not (tmp_path / "dest").exists()
+
+
+def test_download_cli_refuses_a_non_url_in_a_subprocess(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "loadgen.data", "download", "notaurl", str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_verify_reports_files_the_manifest_does_not_list(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.bin").write_bytes(b"a")
+    (data / "sub" / "b.bin").write_bytes(b"b")
+    manifest = Manifest.of_folder(data)
+    manifest.dump(data / "manifest.json")  # the manifest itself is never an unlisted file
+    assert verify(data, manifest, progress=False) == []
+    (data / "sub" / "stray.bin").write_bytes(b"s")
+    (data / "late.JPEG").write_bytes(b"l")
+    (data / "SOURCE.txt").write_text("provenance note")
+    (data / ".partial-x").mkdir()
+    (data / ".partial-x" / "half.bin").write_bytes(b"h")
+    (data / ".DS_Store").write_bytes(b"")
+    problems = verify(data, manifest, progress=False)
+    assert problems == [f"{data / 'late.JPEG'}: present but not in the manifest",
+                        f"{data / 'sub' / 'stray.bin'}: present but not in the manifest"]
+    assert verify(data, Manifest(files=manifest.files, ignore=("sub/*", "*.JPEG")), progress=False) == []
+    assert verify(data, manifest, progress=False, extras=False) == []
+
+
+def test_partial_folders_of_dead_processes_are_reclaimed_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from loadgen.data import atomic_folder, partial_folder, reclaim_partials
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = partial_folder(tmp_path, "set")
+    stale = Path(str(mine).replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+    stale.mkdir()
+    (stale / "half").write_text("x")
+    other_host = tmp_path / f".set.partial-elsewhere-{dead.pid}-abcdefgh"
+    other_host.mkdir()
+    foreign = tmp_path / ".set.something-else"
+    foreign.mkdir()
+    assert reclaim_partials(tmp_path) == [stale]
+    assert mine.is_dir() and other_host.is_dir() and foreign.is_dir()
+    stale.mkdir()
+    with atomic_folder(tmp_path / "set") as tmp:  # a new build reclaims its name's stale leftovers
+        assert not stale.exists() and mine.is_dir()
+        (tmp / "f").write_text("done")
+    assert (tmp_path / "set" / "f").read_text() == "done"

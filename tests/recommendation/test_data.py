@@ -64,7 +64,7 @@ def test_word_at_a_time_digit_checks_judge_every_byte_in_every_place():
 
 @pytest.mark.parametrize("line, kind", [
     ("", "empty line"),
-    (GOOD + "\r", "CRLF line ending"),
+    ("\r", "empty line"),
     (GOOD + "\textra", "wrong column count"),
     ("\t".join(GOOD.split("\t")[:-1]), "wrong column count"),
     (GOOD.replace("a1b2c3d4", "a1b2xyz4"), "non-hex categorical value"),
@@ -90,19 +90,18 @@ def _day_files(folder: Path, bad_lines: dict[int, str]) -> Path:
 
 
 def test_too_many_malformed_lines_stop_the_run_naming_file_and_line(tmp_path):
-    raw = _day_files(tmp_path / "raw", {3: GOOD + "\r", 7: "junk"})
+    raw = _day_files(tmp_path / "raw", {3: "1" + GOOD[1:] + "\tx", 7: "junk"})
     with pytest.raises(DataError) as err:
         data.preprocess(raw, tmp_path / "out", data.Settings(max_malformed=0.001), workers=1, progress=False)
     message = str(err.value)
-    assert "2 of 1200 lines" in message and "day_5: 1 line(s) with CRLF line ending (line 4)" in message
-    assert "day_5: 1 line(s) with wrong column count (line 8)" in message
+    assert "2 of 1200 lines" in message and "day_5: 2 line(s) with wrong column count (line 4, 8)" in message
     assert not any(p.name.endswith("cache.json") for p in (tmp_path / "out").rglob("*"))  # nothing half-written
 
 
 def test_malformed_lines_under_the_threshold_are_skipped_and_reported(tmp_path, capsys):
-    raw = _day_files(tmp_path / "raw", {3: GOOD + "\r"})
+    raw = _day_files(tmp_path / "raw", {3: GOOD.replace("a1b2c3d4", "a1b2xyz4")})
     out = data.preprocess(raw, tmp_path / "out", data.Settings(max_malformed=0.01), workers=1, progress=False)
-    assert "day_5: 1 line(s) with CRLF line ending (line 4)" in capsys.readouterr().err
+    assert "day_5: 1 line(s) with non-hex categorical value (line 4)" in capsys.readouterr().err
     assert sum(len(data.read_rows(data.split_file(out, s))) for s in ("train", "test", "val")) == 1199
 
 
@@ -203,3 +202,121 @@ def test_first_appearance_numbering_is_the_same_with_and_without_a_dense_table()
         want = [numbering[v] for v in block.tolist()]
         assert sparse.lookup(block).tolist() == want == dense.lookup(block).tolist()
     assert sparse.count == dense.count == len(numbering)
+
+
+# --------------------------------------------------------- CRLF, truncated .gz, SIGKILL, usage errors
+def test_crlf_lines_are_good_lines():
+    lf = data.parse_block(f"{GOOD}\n{GOOD}\n".encode())
+    crlf = data.parse_block(f"{GOOD}\r\n{GOOD}\r\n".encode())
+    last = data.parse_block(f"{GOOD}\r\n{GOOD}\r".encode())  # the file's last line, without its \n
+    for p in (crlf, last):
+        assert p.bad == {} and p.lines == 2 and p.line_index.tolist() == [0, 1]
+        for name in ("label", "dense", "sparse"):
+            np.testing.assert_array_equal(getattr(p, name), getattr(lf, name))
+    assert "CRLF line ending" not in data.MALFORMED_KINDS
+
+
+def test_crlf_day_files_preprocess_like_lf_ones(raw, tmp_path):
+    crlf = tmp_path / "crlf"
+    crlf.mkdir()
+    for day in range(24):
+        (crlf / f"day_{day}").write_bytes((raw / f"day_{day}").read_bytes().replace(b"\n", b"\r\n"))
+    s = data.Settings(max_ind_range=5000, max_malformed=0.0)
+    a = data.preprocess(raw, tmp_path / "a", s, workers=1, progress=False)
+    b = data.preprocess(crlf, tmp_path / "b", s, workers=1, progress=False)
+    for split in ("train", "test", "val"):
+        assert data.split_file(a, split).read_bytes() == data.split_file(b, split).read_bytes()
+
+
+def _gz_days(folder: Path, raw: Path, broken: dict[int, bytes]) -> Path:
+    import gzip
+
+    folder.mkdir()
+    for day in range(24):
+        body = gzip.compress((raw / f"day_{day}").read_bytes())
+        (folder / f"day_{day}.gz").write_bytes(broken.get(day, body) if day not in broken else
+                                               body[: len(body) // 2] if broken[day] == b"truncate" else
+                                               body[:100] + broken[day] + body[100 + len(broken[day]):])
+    return folder
+
+
+@pytest.mark.parametrize("damage, workers", [(b"truncate", 2), (b"\xff" * 64, 1)], ids=["truncated", "corrupt"])
+def test_a_damaged_gz_day_is_one_error_line_naming_it(raw, tmp_path, damage, workers):
+    folder = _gz_days(tmp_path / "gz", raw, {3: damage})
+    proc = subprocess.run([sys.executable, "-m", "recommendation.data", "preprocess", "--raw-dir", str(folder),
+                           "--processed-dir", str(tmp_path / "out"), "--preprocess-workers", str(workers),
+                           "--chunk-bytes", "65536"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{folder / 'day_3.gz'}: " in lines[0] and "error:" in lines[0]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no partial folder left"
+
+
+def test_sigkill_midway_leaves_no_worker_and_the_next_run_no_partial_folder(raw, tmp_path):
+    from tests.loadgen.data_helpers import alive, kill_when
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "recommendation.data", "preprocess", "--raw-dir", str(raw),
+                             "--processed-dir", str(out), "--preprocess-workers", "2", "--chunk-bytes", "2048",
+                             "--max-ind-range", "5000"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def midway() -> bool:  # the partial folder exists and workers have been started
+        from tests.loadgen.data_helpers import children
+
+        return out.is_dir() and any(".partial-" in p.name for p in out.iterdir()) and len(children(proc.pid)) >= 2
+
+    workers = kill_when(proc, midway)
+    assert alive(workers, wait_s=10) == [], "worker processes outlived their killed parent"
+    assert [p for p in out.iterdir() if ".partial-" in p.name], "the killed run left its partial folder"
+    done = data.preprocess(raw, out, data.Settings(max_ind_range=5000), workers=1, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [done.name], "the stale partial folder was reclaimed"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["preprocess", "--raw-dir", "MISSING"], "no such file or folder"),
+    (["preprocess", "--raw-dir", "RAW", "--max-ind-range", "0"], "--max-ind-range"),
+    (["preprocess", "--raw-dir", "RAW", "--max-ind-range", "3000000000"], "--max-ind-range"),
+    (["preprocess", "--raw-dir", "RAW", "--data-sub-sample-rate", "1"], "--data-sub-sample-rate"),
+    (["preprocess", "--raw-dir", "RAW", "--data-sub-sample-rate", "nan"], "--data-sub-sample-rate"),
+    (["preprocess", "--raw-dir", "RAW", "--max-malformed", "-0.5"], "--max-malformed"),
+    (["preprocess", "--raw-dir", "RAW", "--preprocess-workers", "0"], "--preprocess-workers"),
+    (["download", "--data-dir", "DEST", "--days", "30"], "--days"),
+    (["download", "--data-dir", "DEST", "--days", "5-2"], "--days"),
+    (["download", "--data-dir", "DEST", "--days", "x"], "--days"),
+    (["download", "--data-dir", "DEST", "--manifest", "MISSING"], "no such file"),
+    (["download", "--data-dir", "DEST", "--base-url", "mirror.example.org"], "--base-url"),
+    (["verify", "--data-dir", "MISSING"], "no such folder"),
+])
+def test_bad_usage_is_one_line_and_exit_2(argv, fragment, raw, tmp_path, capsys):
+    from tests.loadgen.data_helpers import assert_one_line_error, run_cli
+
+    names = {"MISSING": tmp_path / "missing", "RAW": raw, "DEST": tmp_path / "dest"}
+    code, lines = run_cli(data, [str(names.get(a, a)) for a in argv], capsys)
+    assert_one_line_error(code, lines, 2, fragment)
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("mini", ["--rows-per-day", "0"]),
+    ("accuracy", ["--mlperf-accuracy-file", "MISSING"]),
+])
+def test_other_clis_refuse_bad_flags_in_one_line(module, argv, tmp_path, capsys):
+    import importlib
+
+    from tests.loadgen.data_helpers import assert_one_line_error, run_cli
+
+    mod = importlib.import_module(f"recommendation.{module}")
+    code, lines = run_cli(mod, [str(tmp_path / "missing") if a == "MISSING" else a for a in argv], capsys)
+    assert_one_line_error(code, lines, 2, argv[0])
+
+
+def test_accuracy_of_a_broken_log_is_one_line_and_exit_1(tmp_path, capsys):
+    from recommendation import accuracy
+    from tests.loadgen.data_helpers import assert_one_line_error, run_cli
+
+    for body in ("not json", '[{"qsl_idx": 0}]', '[{"qsl_idx": 0, "data": "zz"}]'):
+        (tmp_path / "log.json").write_text(body)
+        code, lines = run_cli(accuracy, ["--mlperf-accuracy-file", str(tmp_path / "log.json")], capsys)
+        assert_one_line_error(code, lines, 1, "log.json")
