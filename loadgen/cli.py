@@ -183,6 +183,14 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
 
     The one loop every benchmark's ``infer.py`` ends in. Returns the exit status.
     """
+    import signal
+    import threading
+
+    # SIGTERM (docker stop, a scheduler, a killed parent) ends a run as Ctrl-C does: every query answered and
+    # the failure report written, instead of an abrupt end. Only the main thread may set a handler.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _execute(args, task, prog)
     except KeyboardInterrupt:
@@ -191,6 +199,9 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
         print(f"{prog}: error: interrupted by the user (Ctrl-C)", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(EXIT_INTERRUPTED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _execute(args: argparse.Namespace, task, prog: str) -> int:
@@ -249,9 +260,13 @@ def _execute_in_children(count: int) -> int:
     import signal
     import subprocess
 
+    from loadgen.data import end_with_parent
+
     status = 0
     for index in range(count):
-        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)], process_group=0)
+        # SIGTERM, not SIGKILL, when this process is killed: the child still ends its run cleanly (see execute).
+        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)], process_group=0,
+                                 preexec_fn=lambda: end_with_parent(signal.SIGTERM))
 
         def forward(signum, frame, child=child):
             child.send_signal(signum)

@@ -115,14 +115,18 @@ def reclaim_partials(parent: str | os.PathLike, name: str | None = None) -> list
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _die_with_parent(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
-    """Pool worker start-up: end this worker when the process that made the pool ends, however it ends."""
+def end_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send ``signum`` to this process when its parent ends, even by SIGKILL, which no handler
+    in the parent sees (Linux; elsewhere a no-op). Call it in the child: a pool initializer or a preexec_fn."""
     if sys.platform.startswith("linux"):
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        # The kernel sends SIGKILL when the parent dies, even by SIGKILL, which no handler in the parent sees.
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
+def _die_with_parent(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    """Pool worker start-up: end this worker when the process that made the pool ends, however it ends."""
+    end_with_parent()
     # Portable fallback, and the race where the parent died before prctl: once orphaned, the parent pid changes.
     if os.getppid() != parent_pid:
         os._exit(1)

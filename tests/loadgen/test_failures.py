@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -107,20 +108,36 @@ def test_ctrl_c_ends_the_run_cleanly(tmp_path):
     assert "interrupted by the user" in err and "Traceback" not in err
 
 
-def test_sigint_to_the_parent_alone_ends_a_two_scenario_run(tmp_path):
-    # Each scenario runs in a child process; a SIGINT sent to the parent only (kill -INT, not a terminal's
-    # Ctrl-C to the whole group) must reach the child, which used to run on until LoadGen's own end.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_parent_alone_ends_a_two_scenario_run(tmp_path, signum):
+    # Each scenario runs in a child process; a signal sent to the parent only (kill -INT, a scheduler's SIGTERM,
+    # not a terminal's Ctrl-C to the whole group) must reach the child, which used to run on until LoadGen's end.
     proc = start("slow", "Server,Offline", tmp_path)
     wait_for(tmp_path / "Server" / "performance" / "mlperf_log_detail.txt")
     time.sleep(0.5)
     began = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert time.monotonic() - began < 6
     assert proc.returncode == 130, err
-    assert "interrupted by the user" in err and "Traceback" not in err
+    assert "interrupted" in err and "Traceback" not in err
     assert '"failed"' in (tmp_path / "Server" / "performance" / "results.json").read_text()
     assert not (tmp_path / "Offline").exists()
+
+
+def test_a_killed_parent_leaves_no_scenario_running(tmp_path):
+    proc = start("slow", "Server,Offline", tmp_path)
+    wait_for(tmp_path / "Server" / "performance" / "mlperf_log_detail.txt")
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(children) == 1
+    proc.kill()
+    proc.communicate(timeout=30)
+    end = time.monotonic() + 10
+    while Path(f"/proc/{children[0]}").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{children[0]}").exists(), "the child outlived its killed parent"
+    # It was told with SIGTERM, so it ended its run cleanly.
+    assert '"failed"' in (tmp_path / "Server" / "performance" / "results.json").read_text()
 
 
 @pytest.mark.parametrize("delay_s", [0.0, 0.3, 0.8])
