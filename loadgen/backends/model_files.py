@@ -60,6 +60,8 @@ _PT2_TARGET = re.compile(r"torch\.ops\.\w+\.\w+(\.\w+)?|_operator\.\w+|math\.\w+
 _SYM_CHARS = re.compile(r"[\w\s+\-*/%(),.<>=!&|~]*")
 _SYM_NAME = re.compile(r"[A-Za-z_]\w*")
 _SYM_OK_NAME = re.compile(r"[a-z]+\d+|[A-Z][A-Za-z]*|oo|zoo|int_oo|True|False")
+# Range constraints of dynamic dimensions name their symbol as "Symbol('s31', positive=True, integer=True)".
+_SYM_SYMBOL = re.compile(r"Symbol\('[a-z]+\d+'(\s*,\s*[a-z]+=(True|False))*\)")
 
 
 def _walk(obj, key: str = "") -> Iterator[tuple[str, object, object]]:
@@ -75,6 +77,7 @@ def _walk(obj, key: str = "") -> Iterator[tuple[str, object, object]]:
 
 
 def _safe_sym_expr(text: str) -> bool:
+    text = _SYM_SYMBOL.sub("s0", text)
     if not _SYM_CHARS.fullmatch(text) or "__" in text or re.search(r"\.\s*[A-Za-z_]", text):
         return False
     return all(_SYM_OK_NAME.fullmatch(name) for name in _SYM_NAME.findall(text) if not name[0].isdigit())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from loadgen.backends.quiet import quiet_absl, quiet_tensorflow
+from loadgen.backends.quiet import filtered_stderr, quiet_absl, quiet_tensorflow
 
 quiet_tensorflow()  # before TensorFlow loads: its C++ logging reads the level once
 
@@ -23,7 +23,8 @@ if importlib.util.find_spec("triton") is not None:
     # triton 3.8). Loading Triton first works both ways. Import TensorFlow from this module to get the order.
     import triton  # noqa: F401
 
-import tensorflow as tf  # noqa: E402
+with filtered_stderr():
+    import tensorflow as tf  # noqa: E402
 
 from loadgen.backends.base import Backend, BackendError, pick, require_file  # noqa: E402
 from loadgen.backends.model_files import check_savedmodel  # noqa: E402
