@@ -24,6 +24,7 @@ imported at module level; ``onnx`` and TensorFlow's protobufs are imported insid
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -83,9 +84,46 @@ def _safe_sym_expr(text: str) -> bool:
     return all(_SYM_OK_NAME.fullmatch(name) for name in _SYM_NAME.findall(text) if not name[0].isdigit())
 
 
+_GUARD_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.cmpop, ast.boolop, ast.operator,
+                ast.unaryop, ast.Load, ast.Constant, ast.Subscript, ast.Call, ast.Attribute, ast.Name)
+_GUARD_METHODS = {"size", "stride", "storage_offset", "dim", "numel"}
+
+
+def _safe_guard(text: str) -> bool:
+    """A guard as torch.export writes it: ``L['x'].size()[0] == L['y'].size()[0]``, bounds, sympy helpers.
+
+    torch execs these strings. Anything beyond comparisons and arithmetic over input sizes and numbers (other
+    names, attribute access, calls with arguments of other kinds, strings outside ``L[...]``) is refused.
+    """
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    for node in ast.walk(tree):
+        if not isinstance(node, _GUARD_NODES):
+            return False
+        if isinstance(node, ast.Name) and not (node.id in ("L", "math") or _SYM_OK_NAME.fullmatch(node.id)
+                                               and node.id[0].isupper()):
+            return False
+        if isinstance(node, ast.Attribute) and not (
+                node.attr in _GUARD_METHODS or (isinstance(node.value, ast.Name) and node.value.id == "math"
+                                                and node.attr.isalpha() and node.attr.islower())):
+            return False
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            continue  # only reachable as L['name']: checked below
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
+                isinstance(node.slice.value, str) and not (isinstance(node.value, ast.Name) and node.value.id == "L"):
+            return False
+    strings = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    subscripted = [n.slice for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+                   and isinstance(n.value, ast.Name) and n.value.id == "L"]
+    return all(any(s is t for t in subscripted) for s in strings)
+
+
 def _check_pt2_program(path: str, name: str, program: dict) -> None:
-    if program.get("guards_code"):
-        raise refuse(path, f"{name} carries guards_code, Python source that torch would exec")
+    for guard in program.get("guards_code") or []:
+        if not (isinstance(guard, str) and _safe_guard(guard)):
+            raise refuse(path, f"{name} carries guards_code {guard!r}, Python that torch would exec")
     for key, value, parent in _walk(program):
         if key == "target" and isinstance(parent, dict) and "inputs" in parent:
             if not isinstance(value, str) or "__" in value or not _PT2_TARGET.fullmatch(value):
