@@ -25,15 +25,18 @@ import torch
 from image_classification import data
 from image_classification.train import load_checkpoint
 from loadgen import report
+from loadgen.checkpoint import CheckpointError
+from loadgen.cli import ArgumentParser, existing_dir
 
 FORMATS = ("pytorch", "onnxruntime", "tf", "tflite")
 AGREEMENT = 0.99  # the bar: top-1 of every format agrees with PyTorch on >= 99 % of the val images
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    # loadgen's parser prints a usage error on one line (a missing --checkpoint: exit 2).
+    parser = ArgumentParser(prog="python -m image_classification.export", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="results/image_classification/train",
+    parser.add_argument("--checkpoint", type=existing_dir, default="results/image_classification/train",
                         help="folder with model.safetensors and model.json "
                              "(default: results/image_classification/train)")
     parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
@@ -170,7 +173,16 @@ def parity(exported: dict[str, Path], reference: np.ndarray, batch_nchw: np.ndar
 
 def main(args) -> int:
     ckpt = Path(args.checkpoint)
-    model, meta = load_checkpoint(ckpt)
+    try:
+        model, meta = load_checkpoint(ckpt)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, RuntimeError) as exc:  # model.json without a field, or weights of another shape
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"export: error: {ckpt}: the checkpoint does not describe a model we can build "
+              f"({type(exc).__name__}: {first})", file=sys.stderr)
+        return 1
     out = Path(args.output or ckpt / "export")
     out.mkdir(parents=True, exist_ok=True)
     wanted = [f.strip() for f in args.formats.split(",") if f.strip()]

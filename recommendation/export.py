@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from loadgen.checkpoint import save_state
+from loadgen.cli import ArgumentParser, existing_path
 from loadgen.report import write_json_atomic
 from recommendation import data
 from recommendation.models import CheckpointError, load
@@ -26,9 +27,10 @@ PARITY_ATOL = 1e-5  # click probabilities from ONNX Runtime vs PyTorch, float32 
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    # loadgen's parser prints a usage error on one line (a missing --checkpoint: exit 2).
+    parser = ArgumentParser(prog="python -m recommendation.export", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="results/recommendation/train",
+    parser.add_argument("--checkpoint", type=existing_path, default="results/recommendation/train",
                         help="our checkpoint folder or a reference .pt (default: results/recommendation/train)")
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     parser.add_argument("--convert-only", action="store_true",
@@ -63,6 +65,9 @@ def main(args) -> int:
         model, meta = load(src)
     except (CheckpointError, FileNotFoundError) as exc:
         print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:  # a safetensors file without the DLRM layers
+        print(f"export: error: {src}: no DLRM layer {exc} in the checkpoint", file=sys.stderr)
         return 1
     if src.suffix == ".pt":  # a reference checkpoint: keep its safetensors form, loaded without pickle from now on
         save_state(model.state_dict(), {"table_sizes": model.table_sizes, "source": src.name, **meta}, out)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from loadgen.checkpoint import CheckpointError  # one error type for every checkpoint problem
 from recommendation.data import N_DENSE, N_SPARSE
 
 
@@ -108,8 +109,6 @@ def build(arch: str, table_sizes: Sequence[int]) -> DLRM:
     return DLRM(ARCHS[arch], table_sizes)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded safely, or does not fit the model."""
 
 
 def _arch_of(state: dict) -> str:
@@ -140,6 +139,9 @@ def load_reference_checkpoint(path: str | os.PathLike) -> tuple[DLRM, dict]:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: refused: it holds pickled objects other than tensors and numbers, which "
                               f"could run code ({first})") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:  # garbage, truncated or empty files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or "emb_l.0.weight" not in state:
         raise CheckpointError(f"{path}: no DLRM state_dict in it (expected keys emb_l.0.weight, bot_l.0.weight, ...)")

@@ -1,4 +1,8 @@
-"""ONNX Runtime backend: CPU, or the CUDA execution provider with ``device=gpu``."""
+"""ONNX Runtime backend: CPU, or the CUDA execution provider with ``device=gpu``.
+
+A model's external tensor data must lie in its own folder (:func:`loadgen.backends.model_files.check_onnx`):
+ONNX Runtime would read any path the file names.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from loadgen.backends.base import Backend, BackendError, pick, require_file
+from loadgen.backends.model_files import check_onnx
 
 
 class OnnxRuntimeBackend(Backend):
@@ -19,6 +24,7 @@ class OnnxRuntimeBackend(Backend):
 
     def load(self, path: str) -> OnnxRuntimeBackend:
         require_file(path)
+        check_onnx(path)
         opts = ort.SessionOptions()
         # The reference never passed --threads to ORT, so every worker ran a pool as large as the machine.
         # Here the harness divides the cores between workers and gives each session its share.
@@ -35,7 +41,8 @@ class OnnxRuntimeBackend(Backend):
         try:
             self.session = ort.InferenceSession(path, sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for bad files
-            raise BackendError(f"{path}: onnxruntime cannot load it: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BackendError(f"{path}: onnxruntime cannot load it: {first}") from exc
         self.input_names = pick([i.name for i in self.session.get_inputs()], self.config.inputs, "input", path)
         self.output_names = pick([o.name for o in self.session.get_outputs()], self.config.outputs, "output", path)
         return self

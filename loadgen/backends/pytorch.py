@@ -1,16 +1,43 @@
 """PyTorch backend: a ``torch.export`` program (``.pt2``) or TorchScript (``.pt``/``.ts``), CPU or CUDA.
 
-Neither format unpickles arbitrary objects, unlike the reference, which loaded a whole pickled model.
+The reference loaded a whole pickled model. Here neither format may run code from the file: a ``.pt2`` passes
+:func:`loadgen.backends.model_files.check_pt2` first (torch.export.load itself would unpickle, exec and eval
+parts of a crafted archive), and TorchScript's unpickler resolves TorchScript types only. Whatever torch raises
+for a corrupt, truncated or empty file becomes one :class:`BackendError` naming the file.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import pickle
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from loadgen.backends.base import Backend, BackendError, require_file
+from loadgen.backends.model_files import check_pt2, refuse
+
+
+def load_pt2(path: str) -> torch.export.ExportedProgram:
+    """``torch.export.load`` of a file that passed :func:`check_pt2`, with every pickle proven safe first."""
+    for member, data in check_pt2(path).items():
+        # torch.export.load tries weights_only=True and, on failure, unpickles fully. Trying it here first
+        # means that any payload torch gets to load is one the safe unpickler already accepted.
+        try:
+            torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise refuse(path, f"{member} needs full unpickling, which could run code ({first})") from None
+    # torch logs a multi-line traceback of its own before raising; the BackendError says it on one line.
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return torch.export.load(path)
+    finally:
+        logger.setLevel(level)
 
 
 class PytorchBackend(Backend):
@@ -32,11 +59,14 @@ class PytorchBackend(Backend):
         torch.set_num_threads(self.config.threads)
         try:
             if path.endswith(".pt2"):
-                self.model = torch.export.load(path).module()
+                self.model = load_pt2(path).module()
             else:
                 self.model = torch.jit.load(path, map_location=self.device)
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise BackendError(f"{path}: torch cannot load it: {exc}") from exc
+        except BackendError:
+            raise
+        except Exception as exc:  # torch raises RuntimeError, zipfile, JSON, serde and assertion errors alike
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise BackendError(f"{path}: torch cannot load it: {type(exc).__name__}: {first}") from exc
         self.model.to(self.device)
         if hasattr(self.model, "eval") and not path.endswith(".pt2"):
             self.model.eval()

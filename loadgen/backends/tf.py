@@ -1,4 +1,10 @@
-"""TensorFlow backend: a SavedModel's ``serving_default`` signature, on CPU or GPU."""
+"""TensorFlow backend: a SavedModel's ``serving_default`` signature, on CPU or GPU.
+
+TensorFlow's start-up chatter (oneDNN notices, cpu_feature_guard, absl) is hidden unless ``MLPERF_TF_VERBOSE=1``
+is set or ``TF_CPP_MIN_LOG_LEVEL`` is set by the user (see :mod:`loadgen.backends.quiet`). A SavedModel whose
+graph would write files or call Python on load or when served is refused (``model_files.check_savedmodel``).
+Keras metadata and assets are never read: ``tf.saved_model.load`` restores the TF graph and variables only.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from loadgen.backends.quiet import filtered_stderr, quiet_absl, quiet_tensorflow
+
+quiet_tensorflow()  # before TensorFlow loads: its C++ logging reads the level once
+
 if importlib.util.find_spec("triton") is not None:
     # Triton (installed with the CUDA build of torch) and TensorFlow both bundle LLVM. Loading TensorFlow first
     # makes Triton's later load segfault, which torch.export triggers (seen with tensorflow-cpu 2.21 and
     # triton 3.8). Loading Triton first works both ways. Import TensorFlow from this module to get the order.
     import triton  # noqa: F401
 
-import tensorflow as tf  # noqa: E402
+with filtered_stderr():
+    import tensorflow as tf  # noqa: E402
 
-from loadgen.backends.base import Backend, BackendError, pick, require_file
+from loadgen.backends.base import Backend, BackendError, pick, require_file  # noqa: E402
+from loadgen.backends.model_files import check_savedmodel  # noqa: E402
+
+quiet_absl()
 
 
 class TensorflowBackend(Backend):
@@ -40,10 +54,12 @@ class TensorflowBackend(Backend):
             self.tf_device = "/GPU:0"
         else:
             self.tf_device = "/CPU:0"
+        check_savedmodel(path)
         try:
             loaded = tf.saved_model.load(path)
-        except (OSError, ValueError, tf.errors.OpError) as exc:
-            raise BackendError(f"{path}: TensorFlow cannot load it: {exc}") from exc
+        except Exception as exc:  # OSError, ValueError, OpError, KeyError, protobuf errors from a crafted graph
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BackendError(f"{path}: TensorFlow cannot load it: {first}") from exc
         if "serving_default" not in loaded.signatures:
             raise BackendError(f"{path}: the SavedModel has no serving_default signature")
         self._loaded = loaded  # keeps the variables the signature closes over alive

@@ -1,6 +1,9 @@
 """TFLite backend through ai-edge-litert (``tflite-runtime`` crashes with numpy 2). CPU only.
 
 An interpreter is not thread-safe, so each worker thread gets its own, and each resizes its input to the batch.
+
+The runtime's start-up notices ("Created TensorFlow Lite XNNPACK delegate") are hidden unless the environment has
+``MLPERF_TF_VERBOSE=1`` or sets ``TF_CPP_MIN_LOG_LEVEL`` itself (see :func:`loadgen.backends.quiet.quiet_tensorflow`).
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
-from ai_edge_litert import interpreter as litert
 
 from loadgen.backends.base import Backend, BackendError, pick, require_file
+from loadgen.backends.quiet import quiet_tensorflow
+
+quiet_tensorflow()  # before the runtime loads: it reads the level once
+from ai_edge_litert import interpreter as litert  # noqa: E402
 
 
 class TfliteBackend(Backend):
@@ -40,9 +46,11 @@ class TfliteBackend(Backend):
         if interp is None:
             try:
                 interp = litert.Interpreter(model_path=self.path, num_threads=self.config.threads)
-            except ValueError as exc:
-                raise BackendError(f"{self.path}: TFLite cannot load it: {exc}") from exc
-            interp.allocate_tensors()
+                # A custom op (code the runtime does not have) fails here, not in the constructor.
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise BackendError(f"{self.path}: TFLite cannot load it: {first}") from exc
             self._local.interp = interp
             self._local.inputs = {d["name"]: d for d in interp.get_input_details()}
             self._local.outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
