@@ -37,8 +37,8 @@ def get_args_parser(add_help: bool = True) -> ArgumentParser:
     parser.add_argument("--package", default="tests.bench",
                         help="package whose *_bench modules hold the figure functions (default: tests.bench)")
     parser.add_argument("--json", default=None, metavar="FILE",
-                        help="also write the figures measured to FILE as a JSON object {name: value}; the runner "
-                             "passes it to each figure's interpreter (default: None)")
+                        help="also write the figures measured to FILE as a JSON object {name: value}, as each "
+                             "figure function's interpreter does for the runner (default: None)")
     return parser
 
 
@@ -141,10 +141,9 @@ def main(args) -> int:
     if len(chosen) == 1:
         values = measure(chosen[0], args)
         lines, passed = check(chosen[0], values, 0)
+        print("\n".join(lines))  # under the runner too: a miss shows as soon as it is measured
         if args.json:
             Path(args.json).write_text(json.dumps(values))
-        else:  # run by hand: the summary here; run by the runner: the runner's summary says it once
-            print("\n".join(lines))
         return 0 if passed else EXIT_FAILURE
 
     # Each figure function in a fresh interpreter: one function's imports, threads and memory (torch, a ResNet-50)

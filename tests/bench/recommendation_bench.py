@@ -147,8 +147,8 @@ def _onnx_dlrm(processed: Path, work: Path) -> Path:
 
 
 @measures(
-    # As offline_harness_over_raw_ort (loadgen_bench): the harness may cost at most 2 % of onnxruntime alone; here
-    # it also aggregates rows into samples and splits the scores, 0.05 ms a call against about 80 ms of model.
+    # As offline_harness_over_raw_ort (loadgen_bench): the harness may cost at most 2 % of onnxruntime alone; its
+    # extra work here (gathering a batch's rows, splitting the scores per sample) is small beside the model's.
     dlrm_offline_harness_over_raw_ort=at_least(0.98),
     dlrm_offline_raw_ort_samples_per_s=INFORMATIONAL,  # the two sides of the ratio (medians over the rounds)
     dlrm_offline_harness_samples_per_s=INFORMATIONAL,
