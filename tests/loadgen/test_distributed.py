@@ -53,6 +53,7 @@ def train(cmd: list[str], out: Path) -> dict:
     return json.loads((out / "train_result.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bench", sorted(LOSS_RTOL))
 def test_two_processes_match_one_with_the_same_global_batch(bench, datasets, tmp_path):
     flags = [*datasets[bench], "--max-steps", "6", "--threads", "1", "--quiet"]

@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_training_reaches_the_target_and_the_log_passes_the_compliance_checker(tmp_path):
     import subprocess
 
