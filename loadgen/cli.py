@@ -152,6 +152,9 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
     g.add_argument("--cache", type=positive(int, allow_zero=True), default=0,
                    help="use the preprocessing cache: 1 to use it, 0 to preprocess in memory (default: 0)")
     g.add_argument("--run-index", type=int, default=None, help=argparse.SUPPRESS)  # one run of the plan, see execute
+    g.add_argument("--framework-logs", action="store_true",
+                   help="show TensorFlow's and TFLite's start-up notices, hidden by default; the same as "
+                        "MLPERF_TF_VERBOSE=1 (default: False)")
     g.add_argument("--no-trace", dest="trace", action="store_false",
                    help="skip LoadGen's per-sample trace (about 275 bytes a sample); the 80th-percentile tile "
                         "and the histogram need it (default: trace on)")
@@ -175,6 +178,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     for key, value in (fallbacks or {}).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if getattr(args, "framework_logs", False):
+        # Read by loadgen.backends.quiet when a TensorFlow backend is first imported, which a benchmark may do
+        # before execute (to learn the backend's input layout), so it is set as soon as the flag is known.
+        os.environ["MLPERF_TF_VERBOSE"] = "1"
     return args
 
 

@@ -378,3 +378,20 @@ def test_export_with_a_corrupt_checkpoint_fails_in_one_line(module, damage, tmp_
     assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(tmp_path)])) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("export: error: ") and str(tmp_path) in err[0], err
+
+
+@pytest.mark.parametrize("shown", [False, True], ids=["default", "framework-logs"])
+def test_framework_logs_flag_shows_what_is_hidden_by_default(tmp_path, shown):
+    from loadgen.backends.tf import tf  # TensorFlow through the backend, which loads Triton first (see tf.py)
+
+    m = tf.Module()
+    m.f = tf.function(lambda x: {"y": x * 2.0}, input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    tf.saved_model.save(m, str(tmp_path / "sm"), signatures={"serving_default": m.f})
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLPERF_TF_VERBOSE")}
+    proc = subprocess.run([sys.executable, "-m", "loadgen", "--backend", "tf", "--model", str(tmp_path / "sm"),
+                           "--model-name", "m", "--input-shape", "4", "--scenario", "Offline", "--accuracy",
+                           "--count", "8", "--output", str(tmp_path / "out"),
+                           *(["--framework-logs"] if shown else [])],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert ("oneDNN" in proc.stderr) == shown, proc.stderr
