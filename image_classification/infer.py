@@ -96,7 +96,8 @@ def make_task(args) -> ImageNetTask:
     preset = data.presets(args.image_size)[args.preset]
     images = None
     if args.cache:
-        images = np.load(data.build_cache(samples, preset, args.cache_dir) / "images.npy", mmap_mode="r")
+        images = np.load(data.build_cache(samples, preset, args.cache_dir) / "images.npy", mmap_mode="r",
+                         allow_pickle=False)  # numpy's default too; said here because this file is a cache
     return ImageNetTask(samples, preset, args.data_format, args.model_name or args.arch, images)
 
 

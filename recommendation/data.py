@@ -586,7 +586,7 @@ class RowLoader(BinLoader):
 
 def table_sizes(processed_dir: str | os.PathLike, max_ind_range: int = -1) -> list[int]:
     """Rows of each embedding table: the number of distinct categories, capped at max_ind_range."""
-    with np.load(Path(processed_dir) / "day_fea_count.npz") as f:
+    with np.load(Path(processed_dir) / "day_fea_count.npz", allow_pickle=False) as f:
         counts = f["counts"].astype(np.int64)
     if max_ind_range > 0:
         counts = np.minimum(counts, max_ind_range)
