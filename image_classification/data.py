@@ -26,7 +26,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from loadgen.data import DataError, Manifest, PreprocessCache, download, extract, process_pool, verify
+from loadgen.data import (
+    DataError,
+    Manifest,
+    PreprocessCache,
+    download,
+    extract,
+    partial_folder,
+    process_pool,
+    verify,
+    write_atomic,
+)
 
 TRAIN_IMAGES, VAL_IMAGES = 1_281_167, 50_000  # ILSVRC2012 (Russakovsky et al. 2015, Table 2)
 NUM_CLASSES = 1000  # ILSVRC2012; the label range of a val_map.txt read without synsets beside it
@@ -417,28 +427,38 @@ def build_cache(samples: Sequence[tuple[str, int]], preset: EvalPreset, cache_ro
 
 # --------------------------------------------------------------------------------- download and verify
 def prepare_from_archives(data_dir: Path, archives: dict[str, Path]) -> None:
-    """Extract ILSVRC2012 train/val tars and the devkit into the layout above; build val_map.txt and synsets."""
+    """Extract ILSVRC2012 train/val tars and the devkit into the layout above; build val_map.txt and synsets.
+
+    Resumable: every step's output appears whole or not at all (each folder is extracted beside its final name
+    and renamed), so a run killed at any point is finished by the next one, which skips what is done and
+    reclaims the dead run's partial folders (loadgen.data.partial_folder).
+    """
     import scipy.io
 
-    devkit = extract(archives["devkit"], data_dir / ".devkit")
-    meta = scipy.io.loadmat(str(next(devkit.rglob("meta.mat"))), squeeze_me=True)["synsets"]
-    # ILSVRC ids 1..1000 are the leaf synsets; their wnids sorted give the label order both layouts use.
-    leaves = sorted((str(s["WNID"]), int(s["ILSVRC2012_ID"]), str(s["words"])) for s in meta
-                    if int(s["ILSVRC2012_ID"]) <= 1000)
-    label_of_id = {ilsvrc_id: label for label, (_, ilsvrc_id, _) in enumerate(leaves)}
-    (data_dir / "synset_words.txt").write_text("".join(f"{w} {words}\n" for w, _, words in leaves))
-    truth = next(devkit.rglob("ILSVRC2012_validation_ground_truth.txt")).read_text().split()
-    extract(archives["val"], data_dir / "val")
-    names = sorted(p.name for p in (data_dir / "val").iterdir())
-    (data_dir / "val_map.txt").write_text("".join(f"{n} {label_of_id[int(t)]}\n" for n, t in zip(names, truth,
-                                                                                                    strict=True)))
-    # The train tar holds one tar per class; each is deleted once extracted, so the peak extra space is one copy.
-    outer = extract(archives["train"], data_dir / ".train_tars")
-    for inner in sorted(outer.glob("*.tar")):
-        extract(inner, data_dir / "train" / inner.stem)
-        inner.unlink()
-    shutil.rmtree(outer)
-    shutil.rmtree(devkit)
+    work = partial_folder(data_dir, "imagenet-archives")
+    try:
+        devkit = extract(archives["devkit"], work / "devkit")
+        meta = scipy.io.loadmat(str(next(devkit.rglob("meta.mat"))), squeeze_me=True)["synsets"]
+        # ILSVRC ids 1..1000 are the leaf synsets; their wnids sorted give the label order both layouts use.
+        leaves = sorted((str(s["WNID"]), int(s["ILSVRC2012_ID"]), str(s["words"])) for s in meta
+                        if int(s["ILSVRC2012_ID"]) <= 1000)
+        label_of_id = {ilsvrc_id: label for label, (_, ilsvrc_id, _) in enumerate(leaves)}
+        write_atomic(data_dir / "synset_words.txt", "".join(f"{w} {words}\n" for w, _, words in leaves))
+        truth = next(devkit.rglob("ILSVRC2012_validation_ground_truth.txt")).read_text().split()
+        if not (data_dir / "val").is_dir():
+            extract(archives["val"], data_dir / "val")
+        names = sorted(p.name for p in (data_dir / "val").iterdir())
+        write_atomic(data_dir / "val_map.txt", "".join(
+            f"{n} {label_of_id[int(t)]}\n" for n, t in zip(names, truth, strict=True)))
+        # The train tar holds one tar per class, each extracted to train/<wnid> and then deleted, so the peak
+        # extra space is one copy; classes a killed run finished are skipped.
+        outer = extract(archives["train"], work / "train_tars")
+        for inner in sorted(outer.glob("*.tar")):
+            if not (data_dir / "train" / inner.stem).is_dir():
+                extract(inner, data_dir / "train" / inner.stem)
+            inner.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def get_args_parser(add_help: bool = True):

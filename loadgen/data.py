@@ -154,6 +154,22 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
                                initializer=_die_with_parent, initargs=(os.getpid(), initializer, initargs))
 
 
+def write_atomic(path: str | os.PathLike, content: str | bytes) -> Path:
+    """Write ``content`` to a temporary file beside ``path`` and rename it over: readers never see half a file,
+    and a crash or kill leaves the old file (or none), never a truncated one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:  # KeyboardInterrupt included: the temporary file goes, the exception goes on
+        os.unlink(tmp)
+        raise
+    return path
+
+
 def _progress(total: int | None, initial: int, desc: str, enabled: bool):
     from tqdm import tqdm
 

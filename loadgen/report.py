@@ -16,7 +16,6 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -192,17 +191,10 @@ def _gpus() -> list[str]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """``data`` as indented JSON, written whole or not at all (:func:`loadgen.data.write_atomic`)."""
+    from loadgen.data import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _figure():

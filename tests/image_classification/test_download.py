@@ -8,6 +8,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -116,3 +117,24 @@ def test_wrong_checksum_is_refused(mirror, tmp_path):
     assert proc.returncode == 1 and "ILSVRC2012_img_val.tar" in proc.stderr and "md5" in proc.stderr
     assert not (tmp_path / "imagenet" / "archives" / "ILSVRC2012_img_val.tar").exists()
     assert not (tmp_path / "imagenet" / "val").exists()
+
+
+def test_a_killed_download_is_finished_by_the_next_run(mirror, tmp_path):
+    # Killed after val/ and one class were extracted, with the dead run's partial folder still there: the rerun
+    # skips what is done, reclaims the partial folder and ends with the same layout as an uninterrupted run.
+    base_url, manifest = mirror
+    data_dir = tmp_path / "imagenet"
+    assert download(data_dir, base_url, manifest).returncode == 0
+    shutil.rmtree(data_dir / "train" / "n02000002")
+    (data_dir / "val_map.txt").unlink()
+    # A partial folder of a process that has ended, as a killed run leaves it.
+    stale = Path(subprocess.run([sys.executable, "-c", "import sys; from loadgen.data import partial_folder; "
+                                 "print(partial_folder(sys.argv[1], 'imagenet-archives'))", str(data_dir)],
+                                capture_output=True, text=True, check=True, env=ENV).stdout.strip())
+    (stale / "train_tars").mkdir()
+    proc = download(data_dir, base_url, manifest)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in data_dir.iterdir()) == ["archives", "synset_words.txt", "train", "val",
+                                                          "val_map.txt"]
+    assert len(list((data_dir / "train").glob("*/*.JPEG"))) == 6
+    assert len((data_dir / "val_map.txt").read_text().splitlines()) == 6
