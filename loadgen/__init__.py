@@ -11,9 +11,10 @@ Modules, by role:
 - ``data``      download, safe extraction, manifest verification and the preprocessing cache.
 - ``cli``       the reference harness's flags, ``--profile`` and one-line usage errors.
 - ``distributed`` data-parallel training under torchrun (DDP, seed broadcast, rank-0 decisions).
-- ``launch``    every ``run_and_time.sh``'s Docker-or-native inference launcher (standard library only).
-- ``backendai`` a Backend.AI variant of a benchmark's Dockerfile (standard library only).
-- ``checkpoint`` safetensors checkpoints; ``slurm_train.sh``, the ``sbatch`` example.
+- ``checkpoint`` safetensors checkpoints.
+- ``deploy/``   where a benchmark runs, standard library only: ``scripts`` (every folder's shell scripts),
+                ``launch`` (Docker or native), ``Dockerfile`` (the base image), ``backendai`` (a Backend.AI
+                variant of a benchmark's image), ``slurm_train.sh`` (the ``sbatch`` example).
 
 ``harness``, ``settings``, ``report``, ``timing``, ``data`` and ``cli`` import no ML framework. Importing this
 package has no side effects.

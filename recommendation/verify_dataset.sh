@@ -3,5 +3,4 @@
 # manifest.json (the SYNTHETIC mini set). Exits 1 naming every bad file.
 # usage: ./verify_dataset.sh [DATA_DIR]   (default: the mini set)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m recommendation.data verify --data-dir "${1:-build/recommendation/mini}"
+cd "$(dirname "$0")/.." && exec "${LAUNCH_PYTHON:-python3}" -m loadgen.deploy.scripts recommendation verify_dataset "$@"

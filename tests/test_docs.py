@@ -18,7 +18,7 @@ def test_readme_shows_every_way_to_run(bench):
     for needed in [f"docker build -f {bench}/Dockerfile --build-arg VARIANT=gpu -t mlperf-{bench}:gpu .",
                    "--gpus all", f"mlperf-{bench}:gpu", f"{bench}/run_and_time.sh --native",
                    f"torchrun --standalone --nproc-per-node 8 -m {bench}.train",
-                   "--rdzv-backend c10d --rdzv-endpoint", f"loadgen/slurm_train.sh {bench}",
+                   "--rdzv-backend c10d --rdzv-endpoint", f"loadgen/deploy/slurm_train.sh {bench}",
                    "run_and_time.sh: no Docker engine reachable, running natively", "RESULT,"]:
         assert needed in text, needed
 

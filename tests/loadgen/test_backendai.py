@@ -1,4 +1,4 @@
-"""loadgen.backendai on every benchmark's Dockerfile: the Backend.AI labels are there with sane values, USER and
+"""loadgen.deploy.backendai on every benchmark's Dockerfile: the Backend.AI labels are there with sane values, USER and
 ENTRYPOINT are gone, everything else is kept, and hadolint accepts the variant."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from loadgen import backendai
+from loadgen.deploy import backendai
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(REPO.glob("*/Dockerfile"))
@@ -21,7 +21,7 @@ REQUIRED = ["ai.backend.kernelspec", "ai.backend.envs.corecount", "ai.backend.fe
 
 
 def write_variant(dockerfile: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "loadgen.backendai", str(dockerfile), "-o", str(out), *extra],
+    return subprocess.run([sys.executable, "-m", "loadgen.deploy.backendai", str(dockerfile), "-o", str(out), *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
@@ -45,7 +45,11 @@ def test_variant_of_every_dockerfile(dockerfile, variant, tmp_path):
     assert ("ai.backend.resource.min.cuda.device" in labels) == (variant == "gpu")
     kinds = [i["instruction"] for i in parsed.structure]
     assert "USER" not in kinds and "ENTRYPOINT" not in kinds
-    source = DockerfileParser(path=str(dockerfile)).structure
+    # The source with the suite's base image inlined: one self-contained Dockerfile.
+    flat = tmp_path / "flat" / "Dockerfile"
+    flat.parent.mkdir()
+    flat.write_text("\n".join(body for _, body in backendai.flatten(backendai.instructions(dockerfile.read_text()))))
+    source = DockerfileParser(path=str(flat)).structure
     skip = {"COMMENT", "ARG", "USER", "ENTRYPOINT", "LABEL"}
     kept = [(i["instruction"], i["value"]) for i in source if i["instruction"] not in skip]
     added = ("RUN", "mkdir -p /work/results /work/build && chmod 1777 /work/results /work/build")
@@ -62,8 +66,8 @@ def test_unknown_base_is_refused_in_one_line(tmp_path):
     bad.write_text("FROM alpine:3.20\nUSER 1000\n")
     proc = write_variant(bad, tmp_path / "out")
     assert proc.returncode == 1 and not (tmp_path / "out").exists()
-    assert proc.stderr.strip() == (f"python -m loadgen.backendai: error: {bad}: cannot tell the distribution of base "
-                                   "image 'alpine:3.20'; pass --base-distro")
+    assert proc.stderr.strip() == (f"python -m loadgen.deploy.backendai: error: {bad}: cannot tell the distribution "
+                                   "of base image 'alpine:3.20'; pass --base-distro")
     assert write_variant(bad, tmp_path / "out", "--base-distro", "alpine3.20").returncode == 0
 
 

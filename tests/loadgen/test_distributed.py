@@ -110,7 +110,8 @@ def test_slurm_script_starts_one_torchrun_per_node(tmp_path):
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SRUN_ARGS=str(tmp_path / "args"),
                SLURM_JOB_NODELIST="gpu-[017-018]", SLURM_JOB_NUM_NODES="2", SLURM_GPUS_ON_NODE="8",
                SLURM_JOB_ID="4242", SLURM_SUBMIT_DIR=str(REPO), PYTHON="python3")
-    proc = subprocess.run([str(REPO / "loadgen" / "slurm_train.sh"), "recommendation", "--config", "terabyte"],
+    script = REPO / "loadgen" / "deploy" / "slurm_train.sh"
+    proc = subprocess.run([str(script), "recommendation", "--config", "terabyte"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     args = (tmp_path / "args").read_text().split()

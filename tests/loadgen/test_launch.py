@@ -1,4 +1,4 @@
-"""Every benchmark's run_and_time.sh, inference form (loadgen/launch.py): with a fake ``docker`` first on PATH
+"""Every benchmark's run_and_time.sh, inference form (loadgen/deploy/launch.py): with a fake ``docker`` first on PATH
 that records its arguments, check the build and run command lines; and the native paths."""
 
 from __future__ import annotations
@@ -61,10 +61,13 @@ def test_docker_build_and_run_command_lines(bench, device, tmp_path):
     args = [*EXAMPLE[bench], device, "--scenario", "Offline", "--count", "8"]
     proc, calls = launch(tmp_path, bench, args, docker_up=True, DATA_DIR=str(data), MODEL_DIR=str(models))
     assert proc.returncode == 0, proc.stderr
-    assert [c[0] for c in calls] == ["info", "build", "run"]
-    build, run = calls[1], calls[2]
+    assert [c[0] for c in calls] == ["info", "build", "build", "run"]
+    base, build, run = calls[1], calls[2], calls[3]
     image = f"mlperf-{bench}:{device}"
-    assert build[build.index("-f") + 1] == f"{bench}/Dockerfile" and build[-1] == "."  # context: the repo root
+    # The suite's base image first, then the benchmark's layer on it; the context of both is the repo root.
+    assert base[base.index("-f") + 1] == "loadgen/deploy/Dockerfile" and base[-1] == "."
+    assert f"VARIANT={device}" in base and base[base.index("-t") + 1] == f"mlperf-suite:{device}"
+    assert build[build.index("-f") + 1] == f"{bench}/Dockerfile" and build[-1] == "."
     assert f"VARIANT={device}" in build and build[build.index("-t") + 1] == image
     assert run[run.index(image) + 1:] == args  # the arguments pass through unchanged, after the image
     assert run[run.index("-u") + 1] == f"{os.getuid()}:{os.getgid()}"

@@ -4,12 +4,14 @@ Backend.AI runs each session in a container it starts itself (no Docker-in-Docke
 its native path there). It imports an image as a "kernel" when the image carries ``ai.backend.*`` labels; it
 starts its own runner as the entrypoint and runs it under the user's UID (``uid-match``). So the variant:
 
+- inlines the suite's base image (``loadgen/deploy/Dockerfile``, which a benchmark's Dockerfile builds on), so
+  the variant is one self-contained Dockerfile;
 - keeps every instruction but ``USER`` and ``ENTRYPOINT``, and makes ``/work/results`` and ``/work/build``
   writable by any UID;
 - adds the labels: ``kernelspec``, ``envs.corecount``, ``features``, ``base-distro``, ``resource.min.cpu`` and
   ``.mem`` (and ``.cuda.device`` for gpu), ``runtime-type``/``runtime-path`` and ``service-ports``.
 
-    python -m loadgen.backendai image_classification/Dockerfile --variant gpu -o Dockerfile.backendai
+    python -m loadgen.deploy.backendai image_classification/Dockerfile --variant gpu -o Dockerfile.backendai
     docker build -f Dockerfile.backendai -t registry.example/mlperf-image_classification:gpu-backendai .
 
 Only the standard library is used.
@@ -31,6 +33,9 @@ DISTROS = {"bookworm": "debian12", "bullseye": "debian11", "focal": "ubuntu20.04
 CORECOUNT_ENVS = "OPENBLAS_NUM_THREADS,OMP_NUM_THREADS,NPROC"
 FEATURES = "batch query uid-match user-input"
 DROPPED = {"USER", "ENTRYPOINT"}
+# The suite's base image, which each benchmark's Dockerfile builds on (FROM mlperf-suite:${VARIANT}).
+SUITE_IMAGE = "mlperf-suite"
+BASE_DOCKERFILE = Path(__file__).with_name("Dockerfile")
 
 
 class VariantError(ValueError):
@@ -38,7 +43,7 @@ class VariantError(ValueError):
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m loadgen.backendai", description=__doc__, add_help=add_help,
+    parser = argparse.ArgumentParser(prog="python -m loadgen.deploy.backendai", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dockerfile", help="a benchmark's Dockerfile (default: none, required)")
     parser.add_argument("--variant", choices=["cpu", "gpu"], default="cpu", help="image variant (default: cpu)")
@@ -73,6 +78,17 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def flatten(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``parts`` with ``FROM mlperf-suite:...`` replaced by the base image's own instructions."""
+    out: list[tuple[str, str]] = []
+    for keyword, body in parts:
+        if keyword == "FROM" and body.split()[1].startswith(f"{SUITE_IMAGE}:"):
+            out += instructions(BASE_DOCKERFILE.read_text())
+        else:
+            out.append((keyword, body))
+    return out
+
+
 def base_distro(parts: list[tuple[str, str]]) -> str:
     """The distribution named by the base image's tag (the BASE build argument's default, or FROM's image)."""
     text = "\n".join(body for _, body in parts)
@@ -102,11 +118,11 @@ def labels(args, distro: str) -> dict[str, str]:
 
 
 def variant(text: str, args) -> str:
-    parts = instructions(text)
+    parts = flatten(instructions(text))
     distro = args.base_distro or base_distro(parts)
     if not any(k == "FROM" for k, _ in parts):
         raise VariantError("no FROM instruction: not a Dockerfile")
-    lines = [f"# Backend.AI {args.variant} variant, written by `python -m loadgen.backendai`; edit the source "
+    lines = [f"# Backend.AI {args.variant} variant, written by `python -m loadgen.deploy.backendai`; edit the source "
              "Dockerfile, not this file."]
     for keyword, body in parts:
         if keyword in DROPPED:
@@ -122,7 +138,7 @@ def variant(text: str, args) -> str:
 
 
 def main(args) -> int:
-    prog = "python -m loadgen.backendai"
+    prog = "python -m loadgen.deploy.backendai"
     try:
         text = Path(args.dockerfile).read_text()
         result = variant(text, args)

@@ -1,14 +1,16 @@
 """The inference form of every ``run_and_time.sh``: in the benchmark's Docker image when an engine answers, else
-natively through its ``run_local.sh``.
+natively, as its ``run_local.sh`` runs (loadgen.deploy.scripts).
 
-    python3 -m loadgen.launch BENCHMARK [--docker | --native] backend model [dataset] device [flags...]
+    python3 -m loadgen.deploy.launch BENCHMARK [--docker | --native] backend model [dataset] device [flags...]
 
-In Docker the image ``mlperf-BENCHMARK:{cpu,gpu}`` is built from ``BENCHMARK/Dockerfile`` (the repository root
-is the context), then run with:
+In Docker the base image ``mlperf-suite:{cpu,gpu}`` is built from ``loadgen/deploy/Dockerfile`` and the
+benchmark's ``mlperf-BENCHMARK:{cpu,gpu}`` on top of it from ``BENCHMARK/Dockerfile`` (the repository root is
+the context of both), then run with:
 
 - ``results/`` mounted read-write at /work/results, and the run as the caller's UID:GID, so results are theirs;
 - DATA_DIR (default: the benchmark's mini set, if built) read-only at /data, MODEL_DIR (default: the models
-  that training exported, if any) read-only at /models; run_local.sh reads both variables;
+  that training exported, if any) read-only at /models, both as the folder's ``launch.json`` names them;
+  run_local.sh reads both variables;
 - ``--gpus all`` when the device is ``gpu`` (the NVIDIA Container Toolkit; ``install_cuda_docker.sh`` sets it up).
 
 Only the standard library is used, so any ``python3`` runs it: Docker hosts need no virtual environment.
@@ -24,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DOCKER_INFO_TIMEOUT_S = 10  # a daemon that does not answer in this long is treated as absent
 
 
@@ -76,46 +78,49 @@ def _default_dir(env: str, fallback: Path) -> Path | None:
     return fallback if fallback.is_dir() else None
 
 
-def docker_commands(benchmark: str, args: list[str]) -> tuple[list[str], list[str]]:
-    """The ``docker build`` and ``docker run`` command lines."""
+def docker_commands(benchmark: str, args: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The ``docker build`` command lines (the base image, then the benchmark's) and the ``docker run`` one."""
+    from loadgen.deploy.scripts import spec
+
     variant = device_of(args)
     image = f"mlperf-{benchmark}:{variant}"
-    build = ["docker", "build", "-f", f"{benchmark}/Dockerfile", "--build-arg", f"VARIANT={variant}", "-t", image,
-             "."]
+    builds = [["docker", "build", "-f", dockerfile, "--build-arg", f"VARIANT={variant}", "-t", tag, "."]
+              for dockerfile, tag in (("loadgen/deploy/Dockerfile", f"mlperf-suite:{variant}"),
+                                      (f"{benchmark}/Dockerfile", image))]
     run = ["docker", "run", "--rm", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
            "-v", f"{REPO / 'results'}:/work/results"]
     if variant == "gpu":
         run += ["--gpus", "all"]
-    data = _default_dir("DATA_DIR", REPO / "build" / benchmark / "mini")
-    models = _default_dir("MODEL_DIR", REPO / "results" / benchmark / "train" / "export")
+    paths = spec(benchmark)
+    data = _default_dir("DATA_DIR", REPO / paths["mini"])
+    models = _default_dir("MODEL_DIR", REPO / paths["models"])
     if data is not None:
         run += ["-v", f"{data}:/data:ro", "-e", "DATA_DIR=/data"]
     if models is not None:
         run += ["-v", f"{models}:/models:ro", "-e", "MODEL_DIR=/models"]
     if os.environ.get("OUTPUT_DIR"):
         run += ["-e", f"OUTPUT_DIR={os.environ['OUTPUT_DIR']}"]
-    return build, run + [image, *args]
+    return builds, run + [image, *args]
 
 
-def main(args) -> int:
-    folder = REPO / args.benchmark
-    if not (folder / "run_local.sh").is_file():
-        print(f"run_and_time.sh: error: {args.benchmark!r} is not a benchmark folder with a run_local.sh",
-              file=sys.stderr)
-        return 2
-    mode, rest = split_mode(args.args)
+def launch(benchmark: str, args: list[str]) -> int:
+    """Run ``args`` (``[--docker | --native] backend model ... device [flags]``) in Docker or natively."""
+    from loadgen.deploy import scripts
+
+    mode, rest = split_mode(args)
     mode = mode or os.environ.get("MLPERF_LAUNCH")
     if mode != "native":
         if docker_answers():
-            build, run = docker_commands(args.benchmark, rest)
+            builds, run = docker_commands(benchmark, rest)
             (REPO / "results").mkdir(exist_ok=True)  # created by the caller, so owned by the caller
-            print(f"run_and_time.sh: running in Docker, image {build[build.index('-t') + 1]}", file=sys.stderr)
-            # The build's progress goes to stderr, leaving stdout to the benchmark's own lines.
-            status = subprocess.run(build, cwd=REPO, stdout=sys.stderr).returncode
-            if status:
-                print(f"run_and_time.sh: error: docker build failed (exit {status}): {' '.join(build)}",
-                      file=sys.stderr)
-                return status
+            print(f"run_and_time.sh: running in Docker, image {run[len(run) - len(rest) - 1]}", file=sys.stderr)
+            for build in builds:
+                # The build's progress goes to stderr, leaving stdout to the benchmark's own lines.
+                status = subprocess.run(build, cwd=REPO, stdout=sys.stderr).returncode
+                if status:
+                    print(f"run_and_time.sh: error: docker build failed (exit {status}): {' '.join(build)}",
+                          file=sys.stderr)
+                    return status
             os.chdir(REPO)
             os.execvp(run[0], run)
         if mode == "docker":
@@ -123,9 +128,23 @@ def main(args) -> int:
                   file=sys.stderr)
             return 1
         print("run_and_time.sh: no Docker engine reachable, running natively", file=sys.stderr)
-    script = str(folder / "run_local.sh")
-    os.execv(script, [script, *rest])
-    return 0  # not reached: execv replaces this process
+    try:
+        command = scripts.local_command(benchmark, rest)
+    except scripts.Usage as exc:
+        print(f"run_and_time.sh: error: {exc}", file=sys.stderr)
+        return 2
+    os.chdir(REPO)
+    sys.stdout.flush()
+    os.execvp(command[0], command)
+    return 0  # not reached: exec replaces this process
+
+
+def main(args) -> int:
+    if not (REPO / args.benchmark / "launch.json").is_file():
+        print(f"run_and_time.sh: error: {args.benchmark!r} is not a benchmark folder with a launch.json",
+              file=sys.stderr)
+        return 2
+    return launch(args.benchmark, args.args)
 
 
 if __name__ == "__main__":

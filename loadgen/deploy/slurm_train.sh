@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Multi-node training under Slurm: srun starts one torchrun per node, and torchrun one process per GPU there.
-#   sbatch --nodes 2 --gpus-per-node 8 loadgen/slurm_train.sh recommendation --config terabyte --device gpu \
+#   sbatch --nodes 2 --gpus-per-node 8 loadgen/deploy/slurm_train.sh recommendation --config terabyte --device gpu \
 #       --raw-dir /data/criteo
 # Submit from the repository root, with .venv set up on a shared file system (or PYTHON=/path/to/python).
 #SBATCH --job-name=mlperf-train
 #SBATCH --ntasks-per-node=1
 #SBATCH --exclusive
 set -euo pipefail
-bench=${1:?usage: sbatch [options] loadgen/slurm_train.sh BENCHMARK [train flags]}
+bench=${1:?usage: sbatch [options] loadgen/deploy/slurm_train.sh BENCHMARK [train flags]}
 shift
 cd "${SLURM_SUBMIT_DIR:-.}"
 head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
