@@ -95,3 +95,22 @@ def test_without_an_engine(bench, tmp_path):
     proc, calls = launch(tmp_path, bench, ["onnxruntime"], docker_up=False)
     assert proc.stderr.splitlines()[0] == "run_and_time.sh: no Docker engine reachable, running natively"
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_explicit_verbs_and_the_known_forms(bench, tmp_path):
+    # Each form reaches its entry point, shown by that entry point's own usage error (exit 2, one line).
+    train = f"python -m {bench}.train: error: argument --epochs"
+    for args, expected in ((["train", "--epochs", "-1"], train), (["--epochs", "-1"], train),
+                           (["infer", "--native", "onnxruntime"], "run_and_time.sh: error: usage: run_local.sh"),
+                           (["--native", "onnxruntime"], "run_and_time.sh: error: usage: run_local.sh")):
+        proc, _ = launch(tmp_path, bench, args, docker_up=False)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(expected), (args, proc.stderr)
+
+
+@pytest.mark.parametrize("script", ["run_local.sh", "download_dataset.sh"])
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_scripts_without_their_arguments_print_usage(bench, script):
+    proc = subprocess.run([str(REPO / bench / script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"{script}: error: usage: {script} "), proc.stderr
