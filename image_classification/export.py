@@ -26,7 +26,7 @@ from image_classification import data
 from image_classification.train import load_checkpoint
 from loadgen import report
 from loadgen.checkpoint import CheckpointError
-from loadgen.cli import ArgumentParser, existing_dir
+from loadgen.cli import ArgumentParser, existing_dir, positive
 
 FORMATS = ("pytorch", "onnxruntime", "tf", "tflite")
 AGREEMENT = 0.99  # the issue's bar: top-1 of every format agrees with PyTorch on >= 99 % of the val images
@@ -41,8 +41,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "(default: results/image_classification/train)")
     parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma list (default: {','.join(FORMATS)})")
-    parser.add_argument("--data-dir", default=None, help="val set for the parity check (default: the checkpoint's)")
-    parser.add_argument("--parity-images", type=int, default=0,
+    parser.add_argument("--data-dir", type=existing_dir, default=None,
+                        help="val set for the parity check (default: the checkpoint's)")
+    parser.add_argument("--parity-images", type=positive(int, allow_zero=True), default=0,
                         help="val images in the parity check, 0 for all (default: 0)")
     return parser
 
@@ -159,16 +160,11 @@ def export_tf(model: torch.nn.Module, size: int, path: Path, tflite_path: Path |
 
 
 def parity(exported: dict[str, Path], reference: np.ndarray, batch_nchw: np.ndarray) -> dict[str, float]:
-    """Share of images whose top-1 from each exported format equals PyTorch's."""
-    from loadgen.backends import BackendConfig, create_backend
+    """Share of images whose top-1 from each exported format, run by its backend, equals PyTorch's."""
+    from loadgen.backends.parity import exported_outputs
 
-    agreement = {}
-    for fmt, path in exported.items():
-        backend = create_backend(fmt, BackendConfig(threads=2)).load(str(path))
-        x = batch_nchw if backend.input_layout == "NCHW" else np.ascontiguousarray(batch_nchw.transpose(0, 2, 3, 1))
-        preds = np.concatenate([backend.predict([x[i:i + 64]])[0].argmax(1) for i in range(0, len(x), 64)])
-        agreement[fmt] = float((preds == reference).mean())
-    return agreement
+    outputs = exported_outputs(exported, [batch_nchw], images_nchw=True)
+    return {fmt: float((logits.argmax(1) == reference).mean()) for fmt, logits in outputs.items()}
 
 
 def main(args) -> int:
@@ -207,7 +203,7 @@ def main(args) -> int:
     report.write_json_atomic(out / "export.json", {"checkpoint": str(ckpt), "model": meta["model"],
                                                    "image_size": size, "preset": meta["preset"],
                                                    "num_classes": meta["num_classes"],
-                                                   "files": {f: str(target[f]) for f in wanted},
+                                                   "files": {f: target[f].name for f in wanted},
                                                    "top1_agreement_with_pytorch": agreement,
                                                    "images": len(samples)})
     for fmt in wanted:

@@ -4,7 +4,7 @@ scikit-learn's ``digits`` (1,797 handwritten digits, 8x8, from the UCI optical r
 JPEGs in ten wnid-named class folders. The wnids ``n90000000``..``n90000009`` are not ImageNet synsets: they
 only give the digits ImageNet's folder names. Everything downstream reads this set exactly as it reads ImageNet.
 
-    python -m image_classification.mini --out build/image_classification/mini
+    python -m image_classification.mini --output build/image_classification/mini
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from loadgen.data import Manifest, atomic_folder, finished
+from loadgen.data import Manifest, atomic_folder, build_command, ensure_built
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "image_classification" / "mini"
 WNIDS = [f"n9000000{d}" for d in range(10)]
@@ -42,7 +42,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
     parser = ArgumentParser(prog="python -m image_classification.mini", description=__doc__, add_help=add_help,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"dataset root to create (default: {DEFAULT_OUT})")
+    parser.add_argument("--output", default=str(DEFAULT_OUT),
+                        help=f"dataset root to create (default: {DEFAULT_OUT})")
     parser.add_argument("--size", type=positive(int), default=64,
                         help="side of the saved JPEGs in pixels (default: 64)")
     parser.add_argument("--val-per-class", type=_val_per_class, default=30,
@@ -84,24 +85,16 @@ def build(out: Path, size: int = 64, val_per_class: int = 30) -> Path:
 
 def ensure(out: str | Path = DEFAULT_OUT) -> Path:
     """The mini set at ``out``, built first if it is not there yet."""
-    out = Path(out)
-    return out if finished(out) else build(out)
+    return ensure_built(out, build)
 
 
 def main(args) -> int:
-    out = Path(args.out)
-    if finished(out) and not args.force:
-        print(f"{out}: mini set already built (--force rebuilds it)")
-        return 0
-    try:
-        build(out, args.size, args.val_per_class)
-    except OSError as exc:  # e.g. --out names a file, or the disk is full
-        print(f"python -m image_classification.mini: error: {exc}", file=sys.stderr)
-        return 1
-    n_train = sum(1 for _ in out.glob("train/*/*.JPEG"))
-    n_val = sum(1 for _ in out.glob("val/*.JPEG"))
-    print(f"{out}: {n_train} train and {n_val} val images in 10 classes (scikit-learn digits)")
-    return 0
+    def describe(out: Path) -> str:
+        n_train, n_val = sum(1 for _ in out.glob("train/*/*.JPEG")), sum(1 for _ in out.glob("val/*.JPEG"))
+        return f"{out}: {n_train} train and {n_val} val images in 10 classes (scikit-learn digits)"
+
+    return build_command("python -m image_classification.mini", args.output, args.force,
+                         lambda out: build(out, args.size, args.val_per_class), describe)
 
 
 if __name__ == "__main__":

@@ -567,6 +567,29 @@ def finished(folder: str | os.PathLike) -> bool:
     return (Path(folder) / "manifest.json").is_file()
 
 
+def ensure_built(out: str | os.PathLike, build: Callable[[Path], Path]) -> Path:
+    """``out`` when it is a finished build, else ``build(out)``: every benchmark's ``mini.ensure``."""
+    out = Path(out)
+    return out if finished(out) else build(out)
+
+
+def build_command(prog: str, out: str | os.PathLike, force: bool, build: Callable[[Path], Path],
+                  describe: Callable[[Path], str]) -> int:
+    """The body of every ``python -m <bench>.mini``: build ``out`` unless it is finished (or ``force``), print what
+    was built, and turn a failure to write (``out`` names a file, a full disk) into one line and exit 1."""
+    out = Path(out)
+    if finished(out) and not force:
+        print(f"{out}: mini set already built (--force rebuilds it)")
+        return 0
+    try:
+        build(out)
+    except OSError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(describe(out))
+    return 0
+
+
 @contextlib.contextmanager
 def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
     """Fill a temporary folder beside ``out``; on success it replaces ``out``, on any failure it is deleted.

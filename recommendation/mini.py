@@ -12,7 +12,7 @@ scale is tuned so that the best possible AUC on the test half of day_23 is 0.87 
 saved beside the files), and the mini DLRM passes the MLPerf target 0.8025 after about half an epoch (measured:
 0.75 after a quarter, 0.82 after half, 0.83 after one): reachable, but only by learning the embeddings.
 
-    python -m recommendation.mini --out build/recommendation/mini
+    python -m recommendation.mini --output build/recommendation/mini
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.data import Manifest, atomic_folder, finished
+from loadgen.data import Manifest, atomic_folder, build_command, ensure_built
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "recommendation" / "mini"
 DAYS = 24
@@ -46,7 +46,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
     parser = ArgumentParser(prog="python -m recommendation.mini", description=__doc__, add_help=add_help,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder to create (default: {DEFAULT_OUT})")
+    parser.add_argument("--output", default=str(DEFAULT_OUT), help=f"folder to create (default: {DEFAULT_OUT})")
     parser.add_argument("--rows-per-day", type=positive(int), default=6000,
                         help="lines in each day file (default: 6000)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
@@ -119,22 +119,14 @@ def build(out: Path, rows_per_day: int = 6000, seed: int = 0) -> Path:
 
 def ensure(out: str | Path = DEFAULT_OUT) -> Path:
     """The mini set at ``out``, built first if it is not there yet."""
-    out = Path(out)
-    return out if finished(out) else build(out)
+    return ensure_built(out, build)
 
 
 def main(args) -> int:
-    out = Path(args.out)
-    if finished(out) and not args.force:
-        print(f"{out}: mini set already built (--force rebuilds it)")
-        return 0
-    try:
-        build(out, args.rows_per_day, args.seed)
-    except OSError as exc:  # e.g. --out names a file, or the disk is full
-        print(f"python -m recommendation.mini: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{out}: {DAYS} SYNTHETIC day files of {args.rows_per_day} lines in the Criteo Terabyte format")
-    return 0
+    return build_command("python -m recommendation.mini", args.output, args.force,
+                         lambda out: build(out, args.rows_per_day, args.seed),
+                         lambda out: f"{out}: {DAYS} SYNTHETIC day files of {args.rows_per_day} lines in the "
+                                     "Criteo Terabyte format")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_reference_checkpoint_loads_safely_and_code_is_refused(processed, tmp_pa
     from recommendation import export
 
     out = tmp_path / "converted"
-    assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(good), "--out", str(out),
+    assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(good), "--output", str(out),
                                                             "--convert-only"])) == 0
     converted, _ = models.load(out)
     torch.testing.assert_close(converted.state_dict()["emb_l.3.weight"], model.state_dict()["emb_l.3.weight"])
