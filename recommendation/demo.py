@@ -5,20 +5,30 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
+from loadgen.cli import ArgumentParser
 from recommendation import export, infer, train
 
-OUT = "results/recommendation"
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="python -m recommendation.demo", description=__doc__, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="results/recommendation",
+                        help="where everything goes (default: results/recommendation)")
+    return parser
 
 
-def main() -> int:
+def main(args) -> int:
+    out = args.output
     steps = [
-        ("train", lambda: train.main(train.get_args_parser().parse_args(["--quiet", "--output", f"{OUT}/train"]))),
-        ("export", lambda: export.main(export.get_args_parser().parse_args(["--checkpoint", f"{OUT}/train"]))),
+        ("train", lambda: train.main(train.get_args_parser().parse_args(["--quiet", "--output", f"{out}/train"]))),
+        ("export", lambda: export.main(export.get_args_parser().parse_args(["--checkpoint", f"{out}/train"]))),
         ("Offline accuracy", lambda: infer.main(infer.get_args_parser().parse_args(
             ["--backend", "onnxruntime", "--scenario", "Offline", "--accuracy", "--samples-to-aggregate-min", "100",
-             "--samples-to-aggregate-max", "700", "--output", f"{OUT}/dlrm-onnxruntime"]))),
+             "--samples-to-aggregate-max", "700", "--model-dir", f"{out}/train/export",
+             "--output", f"{out}/dlrm-onnxruntime"]))),
     ]
     for name, step in steps:
         print(f"== recommendation demo: {name}", flush=True)
@@ -30,4 +40,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(get_args_parser().parse_args()))
