@@ -8,7 +8,8 @@ Modules, by role:
 - ``backends``  ``pytorch``, ``onnxruntime``, ``tf``, ``tflite`` and ``null`` behind a lazy registry.
 - ``report``    LoadGen's logs -> the reference's one-line summary, a results JSON and a latency histogram.
 - ``timing``    the only wrapper over ``mlperf_logging.mllog`` (training logs).
-- ``data``      download, safe extraction, manifest verification and the preprocessing cache.
+- ``data/``     download, safe extraction, manifests and verification, whole-or-nothing files and folders,
+                preprocessing caches, worker pools (one module each).
 - ``cli``       the reference harness's flags, ``--profile`` and one-line usage errors.
 - ``distributed`` data-parallel training under torchrun (DDP, seed broadcast, rank-0 decisions).
 - ``checkpoint`` safetensors checkpoints.

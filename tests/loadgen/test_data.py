@@ -281,7 +281,7 @@ CRAFTED = {
 
 @pytest.mark.parametrize("case", [*CRAFTED, "truncated-tar", "truncated-tgz", "zip-dotdot", "not-an-archive"])
 def test_crafted_archives_are_refused_in_one_line_by_the_cli(case, tmp_path, capsys):
-    from loadgen import data
+    from loadgen.data import cli as data
     from tests.loadgen.data_helpers import assert_one_line_error, run_cli
 
     archive = tmp_path / "a.tar"
@@ -318,7 +318,7 @@ def test_crafted_archives_are_refused_in_one_line_by_the_cli(case, tmp_path, cap
 ], ids=["download-not-a-url", "download-ftp", "download-bad-mirror", "verify-missing-root",
         "verify-missing-manifest", "extract-missing-archive"])
 def test_bad_usage_is_one_line_and_exit_2(argv, fragment, tmp_path, capsys):
-    from loadgen import data
+    from loadgen.data import cli as data
     from tests.loadgen.data_helpers import assert_one_line_error, run_cli
 
     (tmp_path / "root").mkdir()

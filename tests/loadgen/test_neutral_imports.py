@@ -7,7 +7,8 @@ import sys
 import textwrap
 
 NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "loadgen.timing", "loadgen.data",
-           "loadgen.cli", "loadgen.backends", "loadgen.backends.null", "loadgen.__main__"]
+           "loadgen.cli", "loadgen.backends", "loadgen.backends.null", "loadgen.__main__", "loadgen.data.cli",
+           "loadgen.deploy.scripts", "loadgen.deploy.launch", "loadgen.deploy.backendai"]
 BLOCKED = ["torch", "tensorflow", "onnxruntime", "ai_edge_litert", "keras", "jax"]
 
 

@@ -1,0 +1,37 @@
+"""Data helpers shared by every benchmark, one module per job:
+
+- ``errors``     DataError and its kinds; every message names the file it concerns.
+- ``download``   downloads that resume (HTTP Range), retry and verify checksums; mirrors.
+- ``archives``   safe extraction of tar and zip archives.
+- ``manifest``   dataset manifests and verification, naming every bad, missing or unlisted file.
+- ``atomic``     whole-or-nothing files and folders, partial folders of dead runs reclaimed, finished builds.
+- ``cache``      preprocessing caches keyed by their parameters and their sources.
+- ``processes``  worker pools whose workers die with their parent; a prefetching iterator.
+- ``cli``        ``python -m loadgen.data`` (verify, download, extract).
+
+The names below are the package's API, imported from here (``from loadgen.data import download``). No ML framework
+is imported, and importing has no side effects.
+"""
+
+from loadgen.data.archives import check_archive, extract
+from loadgen.data.atomic import (
+    atomic_folder,
+    build_command,
+    ensure_built,
+    finished,
+    partial_folder,
+    reclaim_partials,
+    write_atomic,
+)
+from loadgen.data.cache import PreprocessCache
+from loadgen.data.download import download, download_url, file_digest, mirrored, url_problem
+from loadgen.data.errors import ChecksumError, DataError, UnsafeArchiveError, one_line
+from loadgen.data.manifest import Manifest, unlisted, verify
+from loadgen.data.processes import end_with_parent, prefetch, process_pool
+
+__all__ = [
+    "ChecksumError", "DataError", "Manifest", "PreprocessCache", "UnsafeArchiveError", "atomic_folder",
+    "build_command", "check_archive", "download", "download_url", "end_with_parent", "ensure_built", "extract",
+    "file_digest", "finished", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",
+    "reclaim_partials", "unlisted", "url_problem", "verify", "write_atomic",
+]
