@@ -14,6 +14,7 @@ import pytest
 
 from loadgen.data import DataError
 from recommendation import data
+from recommendation.data import parse
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = "\t".join(["1", "5", "-2", "", "0", "12345678", "1", "2", "3", "4", "5", "6", "7", "8",
@@ -55,11 +56,11 @@ def test_word_at_a_time_digit_checks_judge_every_byte_in_every_place():
         return all(chr(c) in "0123456789abcdefABCDEF"[:base + 6 * (base == 16)] for c in f)
 
     for base in (10, 16):
-        got = data._digits_ok(words, widths, hex_digits=base == 16)
+        got = parse._digits_ok(words, widths, hex_digits=base == 16)
         want = [parses(f, base) for f in fields]
         assert got.tolist() == want, base
     hexes = [i for i, f in enumerate(fields) if parses(f, 16)]
-    assert data._hex8(words[hexes], widths[hexes]).tolist() == [int(fields[i], 16) for i in hexes]
+    assert parse._hex8(words[hexes], widths[hexes]).tolist() == [int(fields[i], 16) for i in hexes]
 
 
 @pytest.mark.parametrize("line, kind", [
