@@ -15,7 +15,8 @@ BENCHMARKS = sorted(p.parent.name for p in REPO.glob("*/run_and_time.sh"))
 @pytest.mark.parametrize("bench", BENCHMARKS)
 def test_readme_shows_every_way_to_run(bench):
     text = (REPO / bench / "README.md").read_text()
-    for needed in [f"docker build -f {bench}/Dockerfile --build-arg VARIANT=gpu -t mlperf-{bench}:gpu .",
+    for needed in ["docker build -f loadgen/deploy/Dockerfile --build-arg VARIANT=gpu -t mlperf-suite:gpu .",
+                   f"docker build -f {bench}/Dockerfile --build-arg VARIANT=gpu -t mlperf-{bench}:gpu .",
                    "--gpus all", f"mlperf-{bench}:gpu", f"{bench}/run_and_time.sh --native",
                    f"torchrun --standalone --nproc-per-node 8 -m {bench}.train",
                    "--rdzv-backend c10d --rdzv-endpoint", f"loadgen/deploy/slurm_train.sh {bench}",
