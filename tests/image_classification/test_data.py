@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from image_classification import data
+from image_classification.data import images
 
 REPO = Path(__file__).resolve().parents[2]
 # The scripts run $PYTHON (default: the checkout's .venv): this interpreter, wherever the tests run from.
@@ -106,7 +107,8 @@ def test_decoded_images_are_kept_only_within_the_budget(mini_root, monkeypatch):
     samples = data.train_samples(mini_root)[:20]
     decodes = []
     real = data.load_image
-    monkeypatch.setattr(data, "load_image", lambda p: decodes.append(p) or real(p))
+    # ImageList decodes through its own module's load_image.
+    monkeypatch.setattr(images, "load_image", lambda p: decodes.append(p) or real(p))
     kept = data.ImageList(samples, np.asarray, keep_decoded_bytes=64 * 64 * 3 * 20)
     for _ in range(2):
         for i in range(len(kept)):
