@@ -16,28 +16,13 @@ training dataset), ``cache`` (the inference cache), ``verify`` (decode and val_m
 and ``verify``). The names below are the package's API.
 """
 
+# ruff: noqa: I001 - the API in a few wrapped lines, not one name a line
 from image_classification.data.cache import build_cache
 from image_classification.data.cli import get_args_parser, main, prepare_from_archives
-from image_classification.data.images import (
-    BadImageError,
-    EvalPreset,
-    ImageList,
-    check_image,
-    load_image,
-    presets,
-    train_transform,
-)
-from image_classification.data.layout import (
-    ARCHIVES_MANIFEST,
-    NUM_CLASSES,
-    TRAIN_IMAGES,
-    VAL_IMAGES,
-    class_count,
-    read_synsets,
-    read_val_map,
-    train_samples,
-    val_samples,
-)
+from image_classification.data.images import (BadImageError, EvalPreset, ImageList, check_image, load_image, presets,
+                                              train_transform)
+from image_classification.data.layout import (ARCHIVES_MANIFEST, NUM_CLASSES, TRAIN_IMAGES, VAL_IMAGES, class_count,
+                                              read_synsets, read_val_map, train_samples, val_samples)
 from image_classification.data.verify import check_tree, decode_problems
 from loadgen.data import DataError
 

@@ -10,15 +10,7 @@ from pathlib import Path
 
 from image_classification.data.layout import ARCHIVES_MANIFEST, TRAIN_IMAGES, VAL_IMAGES
 from image_classification.data.verify import check_tree
-from loadgen.data import (
-    DataError,
-    Manifest,
-    download,
-    extract,
-    partial_folder,
-    verify,
-    write_atomic,
-)
+from loadgen.data import DataError, Manifest, download, extract, partial_folder, report, verify, write_atomic
 
 
 def prepare_from_archives(data_dir: Path, archives: dict[str, Path]) -> None:
@@ -113,10 +105,7 @@ def main(args) -> int:
                 files = {f"archives/{a['file']}": {"md5": a["md5"]} for a in spec
                          if (archives_dir / a["file"]).exists()}
                 problems += verify(data_dir, Manifest(files=files), extras=False)
-        for problem in problems:
-            print(f"bad: {problem}", file=sys.stderr)
-        print(f"{data_dir}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
-        return 1 if problems else 0
+        return report(data_dir, problems)
     except (DataError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -26,12 +26,12 @@ from loadgen.data.atomic import (
 from loadgen.data.cache import PreprocessCache
 from loadgen.data.download import download, download_url, file_digest, mirrored, url_problem
 from loadgen.data.errors import ChecksumError, DataError, UnsafeArchiveError, one_line
-from loadgen.data.manifest import Manifest, unlisted, verify
+from loadgen.data.manifest import Manifest, report, unlisted, verify
 from loadgen.data.processes import end_with_parent, prefetch, process_pool
 
 __all__ = [
     "ChecksumError", "DataError", "Manifest", "PreprocessCache", "UnsafeArchiveError", "atomic_folder",
     "build_command", "check_archive", "download", "download_url", "end_with_parent", "ensure_built", "extract",
     "file_digest", "finished", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",
-    "reclaim_partials", "unlisted", "url_problem", "verify", "write_atomic",
+    "reclaim_partials", "report", "unlisted", "url_problem", "verify", "write_atomic",
 ]

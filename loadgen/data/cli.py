@@ -8,7 +8,7 @@ import sys
 from loadgen.data.archives import extract
 from loadgen.data.download import download, download_url
 from loadgen.data.errors import DataError, one_line
-from loadgen.data.manifest import Manifest, verify
+from loadgen.data.manifest import Manifest, report, verify
 
 
 def get_args_parser(add_help: bool = True):
@@ -40,10 +40,7 @@ def main(args) -> int:
     try:
         if args.command == "verify":
             problems = verify(args.root, Manifest.load(args.manifest), checksums=args.checksums)
-            for problem in problems:
-                print(f"bad: {problem}", file=sys.stderr)
-            print(f"{args.root}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
-            return 1 if problems else 0
+            return report(args.root, problems)
         if args.command == "download":
             print(download(args.url, args.dest, sha256=args.sha256, md5=args.md5, mirror=args.mirror))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +113,11 @@ def verify(root: str | os.PathLike, manifest: Manifest, checksums: bool = True, 
         if found != rule["count"]:
             problems.append(f"{root / rule['glob']}: {found} files, expected {rule['count']}")
     return problems
+
+
+def report(root: str | os.PathLike, problems: list[str]) -> int:
+    """Print every problem (``bad: ...`` on stderr) and one verdict line for ``root``; the exit status: 1 if any."""
+    for problem in problems:
+        print(f"bad: {problem}", file=sys.stderr)
+    print(f"{root}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0

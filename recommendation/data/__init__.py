@@ -24,17 +24,10 @@ numpy), ``preprocess`` (the reference's two passes, in worker processes, cached)
 and the batch loaders), ``cli`` (the commands above). The names below are the package's API.
 """
 
+# ruff: noqa: I001 - the API in a few wrapped lines, not one name a line
 from recommendation.data.cli import add_preprocess_args, days_range, get_args_parser, main, settings_from
-from recommendation.data.format import (
-    CHUNK_BYTES,
-    DATASETS,
-    DAY_FILES_MANIFEST,
-    MALFORMED_KINDS,
-    N_COLUMNS,
-    N_DENSE,
-    N_SPARSE,
-    Settings,
-)
+from recommendation.data.format import (CHUNK_BYTES, DATASETS, DAY_FILES_MANIFEST, MALFORMED_KINDS, N_COLUMNS, N_DENSE,
+                                        N_SPARSE, Settings)
 from recommendation.data.loaders import BinLoader, RowLoader, read_rows, split_file, table_sizes, transform
 from recommendation.data.parse import Parsed, iter_blocks, parse_block, read_chunks
 from recommendation.data.preprocess import FirstSeen, day_files, malformed_report, preprocess

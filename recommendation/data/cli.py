@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from loadgen.data import DataError, Manifest, download, verify
+from loadgen.data import DataError, Manifest, download, report, verify
 from recommendation.data.format import CHUNK_BYTES, DATASETS, DAY_FILES_MANIFEST, Settings
 from recommendation.data.preprocess import preprocess
 
@@ -140,10 +140,7 @@ def main(args) -> int:
                 name = next((n for n in (f"day_{day}.gz", f"day_{day}") if (data_dir / n).is_file()), f"day_{day}.gz")
                 files[name] = {"md5": spec[name]["md5"]} if args.checksums else {}
             problems = verify(data_dir, Manifest(files=files), extras=False)  # a raw folder may hold more
-        for problem in problems:
-            print(f"bad: {problem}", file=sys.stderr)
-        print(f"{data_dir}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
-        return 1 if problems else 0
+        return report(data_dir, problems)
     except (DataError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
