@@ -15,8 +15,8 @@ import numpy as np
 
 from image_classification import accuracy, data, mini
 from loadgen import cli, exported
-from loadgen.backends import BACKENDS, BackendError, backend_class
 from loadgen.accuracy import Accuracy
+from loadgen.backends import BACKENDS, BackendError, backend_class
 from loadgen.harness import InMemoryTask
 
 DEFAULT_MODEL_DIR = Path("results/image_classification/train/export")

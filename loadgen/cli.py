@@ -293,6 +293,27 @@ def _child(args: argparse.Namespace, make_task, prog: str, index: int, parent: i
     sys.exit(code)
 
 
+def _importable(factory):
+    """``factory``, named by its module's import name where it was defined in the ``__main__`` module.
+
+    Pickle names a function of the script being run as ``__main__.name``, and a spawned child does not import a
+    ``python -m pkg`` package's ``__main__`` again, so it could not find it there; ``pkg.__main__.name`` it can.
+    """
+    import functools
+    import importlib
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    if spec is None or getattr(target, "__module__", None) != "__main__":
+        return factory
+    found = getattr(importlib.import_module(spec.name), target.__qualname__, None)
+    if found is None:
+        return factory
+    if isinstance(factory, functools.partial):
+        return functools.partial(found, *factory.args, **factory.keywords)
+    return found
+
+
 def _run_in_children(args: argparse.Namespace, make_task, prog: str, count: int) -> int:
     """Run each entry of the plan in a fresh process, in turn, as the reference harness did.
 
@@ -307,6 +328,7 @@ def _run_in_children(args: argparse.Namespace, make_task, prog: str, count: int)
     import signal
 
     spawn = multiprocessing.get_context("spawn")  # not fork: LoadGen's and the frameworks' threads do not survive it
+    make_task = _importable(make_task)
     status = 0
     for index in range(count):
         child = spawn.Process(target=_child, args=(args, make_task, prog, index, os.getpid()),
