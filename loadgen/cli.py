@@ -204,9 +204,9 @@ def _guarded(prog: str, body: Callable[..., int], *body_args) -> int:
     # SIGTERM (docker stop, a scheduler, a killed parent) ends a run as Ctrl-C does: every query answered and
     # the failure report written, instead of an abrupt end. Only the main thread may set a handler.
     previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    try:  # the handler is set inside the try: a Ctrl-C that lands while it is being set is handled too
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         return body(*body_args)
     except KeyboardInterrupt:
         # Ctrl-C outside a run's own handling (loading the model, a second Ctrl-C in the grace period).
