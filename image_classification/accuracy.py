@@ -1,7 +1,7 @@
 """Top-1 from LoadGen's ``mlperf_log_accuracy.json``, as the inference reference's accuracy-imagenet tool does.
 
 Each logged response holds the predicted label (int64) of one sample; a sample logged more than once (LoadGen
-pads the last MultiStream query) counts once.
+pads the last MultiStream query) counts once (``loadgen.accuracy.read_log``).
 
     python -m image_classification.accuracy --mlperf-accuracy-file results/.../mlperf_log_accuracy.json \\
         --imagenet-val-file build/image_classification/mini/val_map.txt
@@ -10,12 +10,11 @@ pads the last MultiStream query) counts once.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+from loadgen.accuracy import Accuracy, Metric, read_log
 
 PROG = "python -m image_classification.accuracy"
 
@@ -44,21 +43,10 @@ def read_labels(val_map: str | Path) -> list[int]:
     return [label for _, label, _ in entries]
 
 
-def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") -> dict[str, float]:
-    """{"top1": share correct, "good": n, "total": n} over the distinct samples in the log."""
-    try:
-        entries = json.loads(Path(accuracy_log).read_text())
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{accuracy_log}: not a JSON accuracy log ({exc})") from exc
-    if not isinstance(entries, list):
-        raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log (a JSON list of responses)")
+def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") -> Accuracy:
+    """Top-1 (a fraction) over the distinct samples in the log, with ``good`` and ``total`` as details."""
     predicted: dict[int, int] = {}
-    for entry in entries:
-        try:
-            value = np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype)
-            idx = int(entry["qsl_idx"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{accuracy_log}: not a LoadGen accuracy log entry: {str(entry)[:80]}") from exc
+    for idx, value in read_log(accuracy_log, dtype).items():
         if value.size == 0:
             raise ValueError(f"{accuracy_log}: empty response for sample {idx}")
         if not 0 <= idx < len(labels):
@@ -66,7 +54,7 @@ def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") 
         predicted[idx] = int(value.argmax()) if value.size > 1 else int(value[0])
     good = sum(1 for idx, label in predicted.items() if labels[idx] == label)
     total = len(predicted)
-    return {"top1": good / total if total else 0.0, "good": good, "total": total}
+    return Accuracy((Metric("top1", good / total, "fraction"),), {"good": good, "total": total})
 
 
 def main(args) -> int:

@@ -8,23 +8,22 @@ Without flags it reads the embedded mini set and the models ``make demo`` export
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from image_classification import accuracy, data, mini
-from loadgen import cli
+from loadgen import cli, exported
+from loadgen.accuracy import Accuracy
 from loadgen.backends import BACKENDS, BackendError, backend_class
 from loadgen.harness import InMemoryTask
 
 DEFAULT_MODEL_DIR = Path("results/image_classification/train/export")
-EXTENSIONS = {"pytorch": ".pt2", "onnxruntime": ".onnx", "tf": "_savedmodel", "tflite": ".tflite"}
 # The reference's profiles: <model>-<backend>. Our models are trained with torchvision's preprocessing; the
 # reference's own model files use the "vgg" (ResNet-50) and "mobilenet" presets, which --preset selects.
 PROFILES = {f"{arch}-{backend}": {"backend": backend, "arch": arch, "model_name": arch}
-            for arch in ("resnet50", "mobilenet") for backend in EXTENSIONS}
+            for arch in ("resnet50", "mobilenet") for backend in exported.SUFFIXES}
 
 
 def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
@@ -46,6 +45,8 @@ def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
                    help="preprocessing (default: the model's export.json, else torchvision)")
     g.add_argument("--image-size", type=cli.positive(int), default=None,
                    help="crop size (default: the model's export.json, else 224)")
+    g.add_argument("--cache", type=cli.positive(int, allow_zero=True), default=0,
+                   help="use the preprocessing cache: 1 to use it, 0 to preprocess in memory (default: 0)")
     g.add_argument("--cache-dir", default="build/image_classification/cache",
                    help="where --cache 1 keeps preprocessed images (default: build/image_classification/cache)")
     return parser
@@ -54,7 +55,7 @@ def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
 class ImageNetTask(InMemoryTask):
     """Validation images, preprocessed up to the uint8 crop when LoadGen loads them; normalised per batch."""
 
-    def __init__(self, samples, preset: data.EvalPreset, layout: str, model_name: str, images=None) -> None:
+    def __init__(self, samples, preset: data.EvalPreset, layout: str, images=None) -> None:
         self.preset, self.layout = preset, layout
         self.labels = [label for _, label in samples]
         if images is not None:
@@ -62,7 +63,7 @@ class ImageNetTask(InMemoryTask):
         else:
             def make(i: int) -> np.ndarray:
                 return preset.geometry(data.load_image(samples[i][0]))
-        super().__init__(make, total_count=len(samples), model_name=model_name)
+        super().__init__(make, total_count=len(samples))
 
     def inputs(self, indices: np.ndarray):
         return [self.preset.normalize(super().inputs(indices)[0], self.layout)]
@@ -70,20 +71,16 @@ class ImageNetTask(InMemoryTask):
     def postprocess(self, outputs, indices):
         return outputs[0].argmax(axis=1).astype(np.int64)
 
-    def accuracy(self, accuracy_log: Path) -> dict:
+    def accuracy(self, accuracy_log: Path) -> Accuracy:
         return accuracy.top1(accuracy_log, self.labels)
 
 
 def resolve(args) -> None:
-    """Fill what the user left out: model file, image size and preset from the export, data format."""
+    """Fill what the user left out: model file, mlperf.conf's model name, image size and preset from the
+    export, data format."""
     args.arch = args.arch or "resnet50"
-    if args.model is None and args.backend != "null":
-        args.model = str(Path(args.model_dir) / f"{args.arch}{EXTENSIONS[args.backend]}")
-    meta = {}
-    if args.model:
-        export_json = Path(args.model).parent / "export.json"
-        if export_json.is_file():
-            meta = json.loads(export_json.read_text())
+    args.model_name = args.model_name or args.arch
+    meta = exported.resolve(args, args.arch)
     args.image_size = args.image_size or meta.get("image_size", 224)
     args.preset = args.preset or meta.get("preset", "torchvision")
     if args.data_format is None:
@@ -91,6 +88,7 @@ def resolve(args) -> None:
 
 
 def make_task(args) -> ImageNetTask:
+    """The task factory ``cli.execute`` calls in the process of each run."""
     root = Path(args.dataset_path) if args.dataset_path else mini.ensure()
     samples = data.val_samples(root, args.dataset_list)[: args.count or None]
     preset = data.presets(args.image_size)[args.preset]
@@ -98,7 +96,7 @@ def make_task(args) -> ImageNetTask:
     if args.cache:
         images = np.load(data.build_cache(samples, preset, args.cache_dir) / "images.npy", mmap_mode="r",
                          allow_pickle=False)  # numpy's default too; said here because this file is a cache
-    return ImageNetTask(samples, preset, args.data_format, args.model_name or args.arch, images)
+    return ImageNetTask(samples, preset, args.data_format, images)
 
 
 def main(args) -> int:
@@ -107,11 +105,17 @@ def main(args) -> int:
         resolve(args)
     except BackendError as exc:
         cli.die(prog, str(exc))
-    try:
-        task = make_task(args)
-    except data.DataError as exc:
+    except ValueError as exc:  # an export.json that does not parse
         cli.die(prog, str(exc), cli.EXIT_FAILURE)
-    return cli.execute(args, task, prog=prog)
+    return cli.execute(args, _task_or_exit, prog=prog)
+
+
+def _task_or_exit(args) -> ImageNetTask:
+    """:func:`make_task`, with a dataset problem (a missing image, a bad val_map) as a one-line error."""
+    try:
+        return make_task(args)
+    except data.DataError as exc:
+        cli.die("python -m image_classification.infer", str(exc), cli.EXIT_FAILURE)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from loadgen.settings import SCENARIOS
@@ -99,10 +99,12 @@ def existing_path(text: str) -> str:
     return text
 
 
-def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str]) -> None:
+def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str],
+                       model_name_default: str = "from --profile") -> None:
     """The reference harness's flags, shared by every benchmark's inference entry point.
 
     Defaults are ``None`` where a ``--profile`` may supply the value; :func:`parse_args` fills them in.
+    ``model_name_default`` says in ``--model-name``'s help where its value comes from when not typed.
     """
     g = parser.add_argument_group("LoadGen harness")
     g.add_argument("--profile", default=None, help="preset of backend/model/dataset flags (default: None)")
@@ -110,7 +112,7 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
                    help="inference backend (default: from --profile, else onnxruntime)")
     g.add_argument("--model", default=None, help="model file or SavedModel folder (default: from --profile)")
     g.add_argument("--model-name", default=None,
-                   help="name LoadGen's mlperf.conf knows the model by, e.g. resnet50 (default: from --profile)")
+                   help=f"name LoadGen's mlperf.conf knows the model by, e.g. resnet50 (default: {model_name_default})")
     g.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device to run on (default: cpu)")
     g.add_argument("--scenario", type=csv_list(str, SCENARIOS), default=["SingleStream"],
                    help=f"comma list of scenarios run in turn, from {','.join(SCENARIOS)} (default: SingleStream)")
@@ -149,9 +151,6 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str])
     g.add_argument("--audit-config", "--audit_conf", dest="audit_config", default="audit.config",
                    help="compliance audit.config; LoadGen applies it if the file exists (default: audit.config)")
     g.add_argument("--output", default="results", help="folder for LoadGen logs and results (default: results)")
-    g.add_argument("--cache", type=positive(int, allow_zero=True), default=0,
-                   help="use the preprocessing cache: 1 to use it, 0 to preprocess in memory (default: 0)")
-    g.add_argument("--run-index", type=int, default=None, help=argparse.SUPPRESS)  # one run of the plan, see execute
     g.add_argument("--framework-logs", action="store_true",
                    help="show TensorFlow's and TFLite's start-up notices, hidden by default; the same as "
                         "MLPERF_TF_VERBOSE=1 (default: False)")
@@ -185,21 +184,30 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     return args
 
 
-def execute(args: argparse.Namespace, task, prog: str) -> int:
-    """Run every scenario the flags ask for with ``task``; print the reference's line for each.
+def execute(args: argparse.Namespace, make_task: Callable[[argparse.Namespace], Any], prog: str) -> int:
+    """Run every scenario the flags ask for; print the reference's line for each. Returns the exit status.
 
-    The one loop every benchmark's ``infer.py`` ends in. Returns the exit status.
+    ``make_task(args)`` builds the benchmark's :class:`~loadgen.harness.Task`. It is called once per run, in the
+    process that runs it: a plan of several runs starts one child process per run (see :func:`_run_in_children`),
+    so the factory must be picklable: a module-level function or a ``functools.partial`` of one. The children
+    get ``args`` and the factory, never the command line, so a library caller's own ``sys.argv`` is not re-run.
+    The one loop every benchmark's ``infer.py`` ends in.
     """
+    return _guarded(prog, _execute, args, make_task, prog)
+
+
+def _guarded(prog: str, body: Callable[..., int], *body_args) -> int:
+    """Run ``body`` with SIGTERM taken as Ctrl-C, and Ctrl-C outside a run's own handling ending the process."""
     import signal
     import threading
 
     # SIGTERM (docker stop, a scheduler, a killed parent) ends a run as Ctrl-C does: every query answered and
     # the failure report written, instead of an abrupt end. Only the main thread may set a handler.
     previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        return _execute(args, task, prog)
+    try:  # the handler is set inside the try: a Ctrl-C that lands while it is being set is handled too
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        return body(*body_args)
     except KeyboardInterrupt:
         # Ctrl-C outside a run's own handling (loading the model, a second Ctrl-C in the grace period).
         # LoadGen's native threads may exist, and Python cannot shut down under them: leave at once.
@@ -211,17 +219,30 @@ def execute(args: argparse.Namespace, task, prog: str) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _execute(args: argparse.Namespace, task, prog: str) -> int:
-    from loadgen.backends import BackendConfig, BackendError, backend_class
-    from loadgen.harness import RunAborted, plan_runs, run
+def _plan(args: argparse.Namespace, prog: str):
+    from loadgen.harness import plan_runs
 
-    model_name = args.model_name or task.model_name
+    if not getattr(args, "model_name", None):
+        die(prog, "--model-name is required: the name LoadGen's mlperf.conf knows the model by")
     try:
-        runs = plan_runs(args, model_name)
-        if len(runs) > 1 and args.run_index is None:
-            return _execute_in_children(len(runs))
-        if args.run_index is not None:
-            runs = [runs[args.run_index]]
+        return plan_runs(args, args.model_name)
+    except ValueError as exc:
+        die(prog, str(exc))
+
+
+def _execute(args: argparse.Namespace, make_task, prog: str) -> int:
+    runs = _plan(args, prog)
+    if len(runs) > 1:
+        return _run_in_children(args, make_task, prog, len(runs))
+    return _execute_one(args, make_task, prog, runs[0])
+
+
+def _execute_one(args: argparse.Namespace, make_task, prog: str, planned) -> int:
+    from loadgen.backends import BackendConfig, BackendError, backend_class
+    from loadgen.harness import RunAborted, run
+
+    rs, out = planned
+    try:
         cls = backend_class(args.backend)
         if cls.needs_model and not args.model:
             raise ValueError(f"--model is required for backend {args.backend!r}")
@@ -231,30 +252,69 @@ def _execute(args: argparse.Namespace, task, prog: str) -> int:
         backend = cls(config).load(args.model)
     except (BackendError, ValueError) as exc:
         die(prog, str(exc))
-    for rs, out in runs:
-        try:
-            result = run(task, backend, rs, out, max_batchsize=args.max_batchsize, workers=args.workers,
-                         trace=args.trace, extra={"backend_flag": args.backend, "model": args.model})
-        except RunAborted as exc:
-            print(f"{prog}: error: {exc} (details: {out / 'results.json'})", file=sys.stderr)
-            if exc.loadgen_running:
-                # LoadGen's own threads are still running; Python cannot shut down under them.
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(exc.exit_code)
-            return exc.exit_code
-        except ValueError as exc:
-            die(prog, str(exc))
-        print(result.line())
-        for error in result.loadgen_errors:
-            print(f"  LoadGen error: {error}", file=sys.stderr)
-        verdict = "accuracy run" if result.valid is None else ("VALID" if result.valid else "INVALID")
-        acc = f" {result.accuracy}" if result.accuracy else ""
-        print(f"  {verdict}{acc}; logs and results.json in {out}", flush=True)
+    task = make_task(args)
+    try:
+        result = run(task, backend, rs, out, max_batchsize=args.max_batchsize, workers=args.workers,
+                     trace=args.trace, extra={"backend_flag": args.backend, "model": args.model})
+    except RunAborted as exc:
+        print(f"{prog}: error: {exc} (details: {out / 'results.json'})", file=sys.stderr)
+        if exc.loadgen_running:
+            # LoadGen's own threads are still running; Python cannot shut down under them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
+        return exc.exit_code
+    except ValueError as exc:
+        die(prog, str(exc))
+    print(result.line())
+    for error in result.loadgen_errors:
+        print(f"  LoadGen error: {error}", file=sys.stderr)
+    verdict = "accuracy run" if result.valid is None else ("VALID" if result.valid else "INVALID")
+    acc = f" {result.accuracy.text()}" if result.accuracy is not None else ""
+    print(f"  {verdict}{acc}; logs and results.json in {out}", flush=True)
     return 0
 
 
-def _execute_in_children(count: int) -> int:
+def _child(args: argparse.Namespace, make_task, prog: str, index: int, parent: int) -> None:
+    """One run of the plan, in a child process started by :func:`_run_in_children` (spawn: a fresh interpreter)."""
+    import signal
+
+    from loadgen.data import end_with_parent
+
+    # A group of its own, so a terminal's Ctrl-C reaches it once, forwarded by the parent; and SIGTERM, not
+    # SIGKILL, when the parent ends however it ends, so this run still ends cleanly (see _guarded).
+    os.setpgid(0, 0)
+    end_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(EXIT_FAILURE)
+    code = _guarded(prog, lambda: _execute_one(args, make_task, prog, _plan(args, prog)[index]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _importable(factory):
+    """``factory``, named by its module's import name where it was defined in the ``__main__`` module.
+
+    Pickle names a function of the script being run as ``__main__.name``, and a spawned child does not import a
+    ``python -m pkg`` package's ``__main__`` again, so it could not find it there; ``pkg.__main__.name`` it can.
+    """
+    import functools
+    import importlib
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    if spec is None or getattr(target, "__module__", None) != "__main__":
+        return factory
+    found = getattr(importlib.import_module(spec.name), target.__qualname__, None)
+    if found is None:
+        return factory
+    if isinstance(factory, functools.partial):
+        return functools.partial(found, *factory.args, **factory.keywords)
+    return found
+
+
+def _run_in_children(args: argparse.Namespace, make_task, prog: str, count: int) -> int:
     """Run each entry of the plan in a fresh process, in turn, as the reference harness did.
 
     LoadGen keeps state per process (it reads its built-in mlperf.conf once and flags a second user conf as
@@ -264,30 +324,33 @@ def _execute_in_children(count: int) -> int:
     a SIGINT or SIGTERM sent to this process alone (``kill``, a scheduler, ``timeout``) are forwarded to the
     running child, which ends its run cleanly and writes its failure report; no later run starts.
     """
+    import multiprocessing
     import signal
-    import subprocess
 
-    from loadgen.data import end_with_parent
-
+    spawn = multiprocessing.get_context("spawn")  # not fork: LoadGen's and the frameworks' threads do not survive it
+    make_task = _importable(make_task)
     status = 0
     for index in range(count):
-        # SIGTERM, not SIGKILL, when this process is killed: the child still ends its run cleanly (see execute).
-        child = subprocess.Popen([*sys.orig_argv, "--run-index", str(index)], process_group=0,
-                                 preexec_fn=lambda: end_with_parent(signal.SIGTERM))
+        child = spawn.Process(target=_child, args=(args, make_task, prog, index, os.getpid()),
+                              name=f"{prog} run {index}")
 
         def forward(signum, frame, child=child):
-            child.send_signal(signum)
+            if child.pid is not None:
+                os.kill(child.pid, signum)
 
         previous = signal.signal(signal.SIGTERM, forward)
         try:
             try:
-                code = child.wait()
+                child.start()
+                child.join()
             except KeyboardInterrupt:
-                child.send_signal(signal.SIGINT)
-                child.wait()
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGINT)
+                child.join()
                 return EXIT_INTERRUPTED
         finally:
             signal.signal(signal.SIGTERM, previous)
+        code = child.exitcode
         if code in (EXIT_INTERRUPTED, -signal.SIGINT):
             return EXIT_INTERRUPTED
         if code == -signal.SIGTERM:

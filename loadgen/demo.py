@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from loadgen import cli
-from loadgen.__main__ import get_args_parser, synthetic_task
+from loadgen.__main__ import FALLBACKS, get_args_parser, synthetic_task
 
 
 def tiny_onnx_mlp(path: Path, features: int = 64, hidden: int = 256, classes: int = 10, seed: int = 0) -> Path:
@@ -44,12 +44,11 @@ def main(output: str = "results/demo") -> int:
     runs = [("Offline", "300000", []), ("SingleStream", "40000", []),
             ("Offline", "300000", ["--accuracy"]), ("SingleStream", "40000", ["--accuracy"])]
     for scenario, qps, mode in runs:
-        argv = ["--backend", "onnxruntime", "--model", str(model), "--model-name", "resnet50",
+        argv = ["--backend", "onnxruntime", "--model", str(model),
                 "--input-shape", "64", "--dataset-size", "256", "--scenario", scenario,
                 "--time", "1", "--qps", qps, "--output", str(out), *mode]
-        args = cli.parse_args(get_args_parser(), argv)
-        task = synthetic_task(args.input_shape, args.dtype, args.dataset_size, args.seed, args.model_name)
-        code = cli.execute(args, task, prog="make demo")
+        args = cli.parse_args(get_args_parser(), argv, fallbacks=FALLBACKS)
+        code = cli.execute(args, synthetic_task, prog="make demo")
         if code:
             return code
     print(f"demo: LoadGen logs, results.json and latency_histogram.png under {out}/<scenario>/<mode>/")

@@ -24,24 +24,30 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import mlperf_loadgen as lg
 import numpy as np
 
 from loadgen import report
+from loadgen.accuracy import Accuracy
 from loadgen.backends.base import Backend
 from loadgen.settings import RunSettings, build_test_settings
 
 
 class Task(abc.ABC):
-    """One benchmark's side of the QSL: its samples and their post-processing.
+    """One benchmark's side of the QSL: its samples, its forward pass and its post-processing.
 
-    ``load``/``unload`` are LoadGen's callbacks: hold exactly the samples loaded. ``inputs`` and
-    ``postprocess`` are called from worker threads for loaded samples only.
+    ``load``/``unload`` are LoadGen's callbacks: hold exactly the samples loaded. For each batch the harness calls,
+    from worker threads and for loaded samples only::
+
+        for positions in task.order(indices):          # default: the whole batch, in arrival order
+            idx = indices[positions]
+            outputs = task.predict(backend, task.inputs(idx))
+            responses[positions] = task.postprocess(outputs, idx)
+
+    and answers every sample with its own response, whatever order the groups ran in.
     """
-
-    #: mlperf.conf's name of the model, e.g. "resnet50".
-    model_name: str = ""
 
     @property
     @abc.abstractmethod
@@ -63,30 +69,49 @@ class Task(abc.ABC):
     def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
         """One batch: an array per model input, the samples on axis 0, in the order of ``indices``."""
 
-    def postprocess(self, outputs: Sequence[np.ndarray], indices: np.ndarray) -> np.ndarray | list[np.ndarray]:
-        """Per-sample results: one array with the samples on axis 0 (row i answers sample i), or a list with one
-        array per sample when responses differ in size (a sample that aggregates several rows)."""
+    def order(self, indices: np.ndarray) -> Sequence[np.ndarray]:
+        """Positions into ``indices``, in groups: each group is one forward pass, run in turn.
+
+        The default is one group in arrival order. Translation sorts a batch by source length and cuts it into
+        buckets of similar length (less padding); the harness puts every response back with its own sample.
+        The groups must cover every position exactly once.
+        """
+        return [np.arange(len(indices))]
+
+    def predict(self, backend: Backend, inputs: Sequence[np.ndarray]) -> Any:
+        """The forward pass of one batch; whatever it returns goes to :meth:`postprocess` unchanged.
+
+        The default is the backend's one graph. A task overrides it for several graphs (an encoder run once, then
+        a decoder loop with greedy or beam search that stops when every sample has ended), or to run a graph with
+        no batch axis sample by sample, or when the model returns structured outputs (a list of dicts per sample,
+        as torchvision's detection models do).
+        """
+        return backend.predict(inputs)
+
+    def postprocess(self, outputs: Any, indices: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """Per-sample responses: one array with the samples on axis 0 (row i answers sample i), or a list with one
+        array per sample when responses differ in size (detections, tokens, a sample that aggregates rows)."""
         return outputs[0]
 
-    def accuracy(self, accuracy_log: Path) -> dict | None:
-        """The task metric from ``mlperf_log_accuracy.json``, e.g. {"top1": 0.76}; None where it has none."""
+    def accuracy(self, accuracy_log: Path) -> Accuracy | None:
+        """The task's named metrics from ``mlperf_log_accuracy.json``; None where it has none."""
         return None
 
 
 class InMemoryTask(Task):
-    """Samples built by ``make_sample(index)`` when LoadGen loads them and dropped when it unloads them.
+    """Samples of one fixed shape, built by ``make_sample(index)`` when LoadGen loads them and dropped when it
+    unloads them.
 
     Loaded samples are kept stacked, so a batch is one fancy-indexing copy per input.
     """
 
     def __init__(self, make_sample: Callable[[int], np.ndarray | Sequence[np.ndarray]], total_count: int,
-                 performance_count: int | None = None, model_name: str = "") -> None:
+                 performance_count: int | None = None) -> None:
         if total_count < 1:
             raise ValueError(f"total_count must be >= 1, got {total_count}")
         self._make = make_sample
         self._total = total_count
         self._perf = min(performance_count or total_count, total_count)
-        self.model_name = model_name
         self._samples: dict[int, tuple[np.ndarray, ...]] = {}
         self._stacked: list[np.ndarray] = []
         self._row = np.full(total_count, -1, dtype=np.int64)
@@ -130,6 +155,75 @@ class InMemoryTask(Task):
         return [col[rows] for col in self._stacked]
 
 
+def pad(arrays: Sequence[np.ndarray], value: float | int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stack arrays that differ in length on axis 0: ``(batch, longest, ...)`` filled with ``value``, and the
+    int64 length of each. The other axes must agree."""
+    if not arrays:
+        raise ValueError("nothing to pad")
+    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    first = np.asarray(arrays[0])
+    out = np.full((len(arrays), int(lengths.max()), *first.shape[1:]), value, dtype=first.dtype)
+    for row, a in enumerate(arrays):
+        out[row, : len(a)] = a
+    return out, lengths
+
+
+class RaggedTask(Task):
+    """Samples of different sizes (sentences, images of their own size, runs of rows), built by
+    ``make_sample(index)`` when LoadGen loads them and held one by one; :meth:`collate` makes a batch.
+
+    A sample is an array or a tuple of arrays (its fields). :meth:`sample` gives a loaded sample back, so
+    ``postprocess`` can read what it needs (lengths, labels, original sizes).
+    """
+
+    def __init__(self, make_sample: Callable[[int], np.ndarray | Sequence[np.ndarray]], total_count: int,
+                 performance_count: int | None = None) -> None:
+        if total_count < 1:
+            raise ValueError(f"total_count must be >= 1, got {total_count}")
+        self._make = make_sample
+        self._total = total_count
+        self._perf = min(performance_count or total_count, total_count)
+        self._samples: dict[int, tuple[np.ndarray, ...]] = {}
+
+    @property
+    def total_count(self) -> int:
+        return self._total
+
+    @property
+    def performance_count(self) -> int:
+        return self._perf
+
+    @property
+    def loaded(self) -> frozenset[int]:
+        return frozenset(self._samples)
+
+    def load(self, indices: Sequence[int]) -> None:
+        for i in indices:
+            if i not in self._samples:
+                sample = self._make(i)
+                self._samples[i] = (sample,) if isinstance(sample, np.ndarray) else tuple(sample)
+
+    def unload(self, indices: Sequence[int]) -> None:
+        for i in indices:
+            self._samples.pop(i, None)
+
+    def sample(self, index: int) -> tuple[np.ndarray, ...]:
+        """A loaded sample's fields; KeyError for one LoadGen has not loaded."""
+        try:
+            return self._samples[index]
+        except KeyError:
+            raise KeyError(f"sample {index} was not loaded by LoadGen") from None
+
+    def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
+        return self.collate([self.sample(i) for i in indices.tolist()])
+
+    def collate(self, samples: Sequence[tuple[np.ndarray, ...]]) -> Sequence[np.ndarray]:
+        """The model's inputs for these samples. The default pads each field to the longest sample (zeros) and
+        appends the lengths of the first field: ``[field0 (B, L, ...), field1 ..., lengths (B,)]``."""
+        fields = [pad(column)[0] for column in zip(*samples, strict=True)]
+        return [*fields, pad([s[0] for s in samples])[1]]
+
+
 class RunAborted(RuntimeError):
     """The run could not finish: the backend failed, or the user pressed Ctrl-C.
 
@@ -141,6 +235,19 @@ class RunAborted(RuntimeError):
         super().__init__(message)
         self.exit_code = exit_code
         self.loadgen_running = loadgen_running
+
+
+def _checked(result, n: int) -> np.ndarray | list[np.ndarray]:
+    """``postprocess``'s result as contiguous arrays, refused unless it answers exactly ``n`` samples."""
+    if isinstance(result, np.ndarray):
+        result = np.ascontiguousarray(result)
+        if result.shape[:1] != (n,):
+            raise ValueError(f"post-processing returned {result.shape[:1]} rows for {n} samples")
+        return result
+    result = [np.ascontiguousarray(r) for r in result]
+    if len(result) != n:
+        raise ValueError(f"post-processing returned {len(result)} responses for {n} samples")
+    return result
 
 
 class _SUT:
@@ -214,16 +321,7 @@ class _SUT:
             return
         try:
             idx = np.asarray(indices, dtype=np.int64)
-            outputs = self.backend.predict(self.task.inputs(idx))
-            result = self.task.postprocess(outputs, idx)
-            if isinstance(result, np.ndarray):
-                result = np.ascontiguousarray(result)
-                if result.shape[:1] != (len(ids),):
-                    raise ValueError(f"post-processing returned {result.shape[:1]} rows for {len(ids)} samples")
-            else:
-                result = [np.ascontiguousarray(r) for r in result]
-                if len(result) != len(ids):
-                    raise ValueError(f"post-processing returned {len(result)} responses for {len(ids)} samples")
+            result = self._answer(idx)
         except Exception as exc:  # noqa: BLE001 - whatever the backend raised, LoadGen must get its answers
             self.fail(f"backend {self.backend.name!r} failed on a batch of {len(ids)} samples: "
                       f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -238,6 +336,23 @@ class _SUT:
         base = result.__array_interface__["data"][0]
         pointers = range(base, base + size * len(ids), size)
         lg.QuerySamplesComplete([qsr(i, p, size) for i, p in zip(ids, pointers, strict=True)])
+
+    def _answer(self, idx: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """The responses to the samples ``idx``, in that order: one array (row per sample) or one per sample."""
+        task = self.task
+        groups = [np.asarray(g, dtype=np.int64) for g in task.order(idx)]
+        if len(groups) == 1 and np.array_equal(groups[0], np.arange(len(idx))):
+            return _checked(task.postprocess(task.predict(self.backend, task.inputs(idx)), idx), len(idx))
+        covered = np.sort(np.concatenate(groups)) if groups else np.empty(0, np.int64)
+        if not np.array_equal(covered, np.arange(len(idx))):
+            raise ValueError(f"order() must cover the {len(idx)} positions of the batch exactly once")
+        responses: list[np.ndarray | None] = [None] * len(idx)
+        for positions in groups:
+            sub = idx[positions]
+            part = _checked(task.postprocess(task.predict(self.backend, task.inputs(sub)), sub), len(sub))
+            for pos, response in zip(positions.tolist(), part, strict=True):
+                responses[pos] = np.ascontiguousarray(response)
+        return responses
 
     def _complete_empty(self, ids: list[int]) -> None:
         qsr = lg.QuerySampleResponse

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from loadgen.accuracy import Accuracy
 from loadgen.settings import RunSettings
 
 # The reference harness's tiles (percent).
@@ -46,17 +47,15 @@ class Result:
     time_s: float | None
     queries: int | None
     tiles: dict[str, float]
-    accuracy: dict | None
+    accuracy: Accuracy | None
     output_dir: str
     files: dict[str, str]
     loadgen_errors: list[str] = dataclasses.field(default_factory=list)
 
     def line(self) -> str:
         """The reference harness's line, e.g. ``TestScenario.Offline qps=..., mean=..., tiles=50.0:...``."""
-        acc = ""
-        if self.accuracy:
-            value = next(iter(self.accuracy.values()))  # a task's accuracy() puts its metric first
-            acc = f", acc={100.0 * value:.3f}%"
+        # Each metric by its name and in its own scale: top1=76.000%, mAP=37.500%, BLEU=24.000.
+        acc = f", {self.accuracy.text()}" if self.accuracy is not None else ""
         tiles = ",".join(f"{p}:{v:.4f}" for p, v in self.tiles.items())
         return (f"TestScenario.{self.scenario} qps={_fmt(self.qps, '.2f')}, mean={_fmt(self.mean_s, '.4f')}, "
                 f"time={_fmt(self.time_s, '.3f')}{acc}, queries={self.queries}, tiles={tiles}")
@@ -249,6 +248,9 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
     accuracy = None
     if rs.accuracy and task is not None:
         accuracy = task.accuracy(out / "mlperf_log_accuracy.json")
+        if accuracy is not None and not isinstance(accuracy, Accuracy):
+            raise TypeError(f"{type(task).__name__}.accuracy() must return loadgen.accuracy.Accuracy or None, "
+                            f"got {type(accuracy).__name__}")
     validity = detail.get("result_validity")
     reasons = [str(r) for r in detail.get("result_invalid_reason[]", [])]
     if rs.accuracy:
@@ -282,7 +284,9 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
         "invalid_reasons": reasons,
         "line": result.line(),
         "figures": {"qps": result.qps, "mean_s": result.mean_s, "time_s": result.time_s,
-                    "queries": result.queries, "tiles_s": result.tiles, "accuracy": accuracy,
+                    "queries": result.queries, "tiles_s": result.tiles,
+                    "accuracy": None if accuracy is None else accuracy.as_json(),
+                    "metrics": None if accuracy is None else accuracy.metrics_json(),
                     "samples_traced": None if latencies is None else int(len(latencies))},
         "loadgen": loadgen_figures,
         "loadgen_errors": result.loadgen_errors,

@@ -10,24 +10,25 @@ reference's tools/dist_quantile.txt: 100 to 700 rows). Each response packs the s
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from loadgen import cli
+from loadgen import cli, exported
+from loadgen.accuracy import Accuracy
 from loadgen.backends import BACKENDS, BackendError
 from loadgen.data import DataError
-from loadgen.harness import Task
+from loadgen.harness import RaggedTask
 from recommendation import accuracy, data, mini
 
 DEFAULT_MODEL_DIR = Path("results/recommendation/train/export")
-EXTENSIONS = {"pytorch": "dlrm.pt2", "onnxruntime": "dlrm.onnx"}
-# The reference's profiles, dlrm-<dataset>-<backend>; the model name LoadGen's mlperf.conf knows is "dlrm".
-PROFILES = {f"dlrm-{ds}-{backend}": {"backend": backend, "dataset": ds, "model_name": "dlrm"}
-            for ds in data.DATASETS for backend in EXTENSIONS}
+EXPORTED = ("pytorch", "onnxruntime")  # what recommendation.export writes: dlrm.pt2, dlrm.onnx
+MODEL_NAME = "dlrm"  # the name LoadGen's mlperf.conf knows
+# The reference's profiles, dlrm-<dataset>-<backend>.
+PROFILES = {f"dlrm-{ds}-{backend}": {"backend": backend, "dataset": ds, "model_name": MODEL_NAME}
+            for ds in data.DATASETS for backend in EXPORTED}
 SAMPLES_PER_QUERY_OFFLINE = 2048  # the reference's default
 
 
@@ -98,45 +99,30 @@ def aggregation_sizes(n_rows: int, *, fix: int | None = None, low: int | None = 
     return sizes_all
 
 
-class CriteoTask(Task):
-    """Aggregated samples of the test rows; loaded samples are kept transformed (log dense, hashed indices)."""
+def _transformed_rows(i: int, rows, offsets: np.ndarray, max_ind_range: int):
+    """Sample ``i``: its rows of the test set, transformed (log dense, hashed indices) as (dense, sparse, label)."""
+    return data.transform(np.asarray(rows[offsets[i]:offsets[i + 1]]), max_ind_range)
 
-    model_name = "dlrm"
+
+class CriteoTask(RaggedTask):
+    """Aggregated samples of the test rows, each its own number of rows; loaded samples are kept transformed."""
 
     def __init__(self, rows: np.ndarray, sizes: np.ndarray, max_ind_range: int, performance_count: int) -> None:
         self.rows, self.sizes, self.max_ind_range = rows, sizes, max_ind_range
         self.offsets = np.r_[0, np.cumsum(sizes)]
-        self._perf = min(performance_count, len(sizes))
-        self._loaded: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        make = functools.partial(_transformed_rows, rows=rows, offsets=self.offsets, max_ind_range=max_ind_range)
+        super().__init__(make, total_count=len(sizes), performance_count=performance_count)
 
-    @property
-    def total_count(self) -> int:
-        return len(self.sizes)
-
-    @property
-    def performance_count(self) -> int:
-        return self._perf
-
-    def load(self, indices: Sequence[int]) -> None:
-        for i in indices:
-            if i not in self._loaded:
-                self._loaded[i] = data.transform(np.asarray(self.rows[self.offsets[i]:self.offsets[i + 1]]),
-                                                 self.max_ind_range)
-
-    def unload(self, indices: Sequence[int]) -> None:
-        for i in indices:
-            self._loaded.pop(i, None)
-
-    def inputs(self, indices: np.ndarray):
-        parts = [self._loaded[i] for i in indices.tolist()]
-        return [np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])]
+    def collate(self, samples) -> list[np.ndarray]:
+        # DLRM scores each row on its own, so a batch is every row of its samples end to end: no padding.
+        return [np.concatenate([s[0] for s in samples]), np.concatenate([s[1] for s in samples])]
 
     def postprocess(self, outputs, indices: np.ndarray) -> list[np.ndarray]:
         scores = np.asarray(outputs[0], dtype=np.float32)
         scores = scores[:, 0] if scores.ndim == 2 else scores  # (N, 1) from DLRM; the null backend echoes (N, 13)
         out, start = [], 0
         for i in indices.tolist():
-            label = self._loaded[i][2]
+            label = self.sample(i)[2]
             end = start + len(label)
             out.append(np.stack([scores[start:end], label], axis=1))
             start = end
@@ -144,22 +130,21 @@ class CriteoTask(Task):
             raise ValueError(f"the model returned {len(scores)} scores for {start} rows")
         return out
 
-    def accuracy(self, accuracy_log: Path) -> dict:
+    def accuracy(self, accuracy_log: Path) -> Accuracy:
         return accuracy.auc(accuracy_log)
 
 
 def resolve(args) -> None:
-    if args.model is None and args.backend != "null":
-        if args.backend not in EXTENSIONS:
-            raise BackendError(f"no exported DLRM for backend {args.backend!r} (exported: {', '.join(EXTENSIONS)})")
-        args.model = str(Path(args.model_dir) / EXTENSIONS[args.backend])
-    export_json = Path(args.model).parent / "export.json" if args.model else None
-    if args.max_ind_range == -1 and export_json is not None and export_json.is_file():
+    """Fill what the user left out: model file, mlperf.conf's model name, the hashing from export.json."""
+    args.model_name = args.model_name or MODEL_NAME
+    meta = exported.resolve(args, "dlrm", EXPORTED)
+    if args.max_ind_range == -1:
         # The hashing the model was trained with; its tables have exactly that many rows at most.
-        args.max_ind_range = json.loads(export_json.read_text()).get("max_ind_range") or -1
+        args.max_ind_range = meta.get("max_ind_range") or -1
 
 
 def make_task(args) -> CriteoTask:
+    """The task factory ``cli.execute`` calls in the process of each run."""
     raw = Path(args.raw_dir) if args.raw_dir else mini.ensure()
     processed = data.preprocess(raw, args.processed_dir, data.settings_from(args), workers=args.preprocess_workers)
     rows = data.read_rows(data.split_file(processed, "test"))
@@ -176,6 +161,14 @@ def make_task(args) -> CriteoTask:
     return CriteoTask(rows, sizes, args.max_ind_range, args.samples_per_query_offline)
 
 
+def _task_or_exit(args) -> CriteoTask:
+    """:func:`make_task`, with a data problem as a one-line error."""
+    try:
+        return make_task(args)
+    except (DataError, ValueError) as exc:
+        cli.die("python -m recommendation.infer", str(exc), cli.EXIT_FAILURE)
+
+
 def main(args) -> int:
     prog = "python -m recommendation.infer"
     low, high = args.samples_to_aggregate_min, args.samples_to_aggregate_max
@@ -183,15 +176,13 @@ def main(args) -> int:
         cli.die(prog, "--samples-to-aggregate-min and --samples-to-aggregate-max go together, with min <= max")
     try:
         resolve(args)
-        task = make_task(args)
     except BackendError as exc:
         cli.die(prog, str(exc))
-    except (DataError, ValueError) as exc:
+    except ValueError as exc:  # an export.json that does not parse
         cli.die(prog, str(exc), cli.EXIT_FAILURE)
-    return cli.execute(args, task, prog=prog)
+    return cli.execute(args, _task_or_exit, prog=prog)
 
 
 if __name__ == "__main__":
-    ns = cli.parse_args(get_args_parser(), sys.argv[1:], PROFILES,
-                        fallbacks={"backend": "onnxruntime", "model_name": "dlrm"})
+    ns = cli.parse_args(get_args_parser(), sys.argv[1:], PROFILES, fallbacks={"backend": "onnxruntime"})
     sys.exit(main(ns))

@@ -67,7 +67,7 @@ def offline_harness_over_raw_ort(work: Path, args) -> dict[str, float]:
     make = sample_maker((3, 224, 224))
     batch = np.stack([make(i) for i in range(args.batch)])
     raw_before = raw_loop(backend, [[batch]], args.seconds) * len(batch)
-    task = InMemoryTask(make, total_count=256, performance_count=256, model_name="resnet50")
+    task = InMemoryTask(make, total_count=256, performance_count=256)
     # mlperf.conf's Offline minimum is 24576 samples; --count lowers it to about args.seconds of work.
     rs = RunSettings(model="resnet50", scenario="Offline", qps=raw_before, time_s=args.seconds,
                      count=max(args.batch, int(raw_before * args.seconds)), performance_sample_count=256)
@@ -98,7 +98,7 @@ def singlestream_p90_overhead_ms(work: Path, args) -> dict[str, float]:
         backend.predict([one])
         lat.append(time.perf_counter_ns() - t)
     raw_p90 = float(np.sort(lat)[int(len(lat) * 0.9)])  # LoadGen's percentile rule
-    task = InMemoryTask(make, total_count=1024, model_name="resnet50")
+    task = InMemoryTask(make, total_count=1024)
     rs = RunSettings(model="resnet50", scenario="SingleStream", qps=1e9 / raw_p90, time_s=5)
     result = run(task, backend, rs, work / "singlestream", trace=False)
     harness_p90 = result.tiles["90.0"] * 1e9
@@ -110,7 +110,7 @@ def singlestream_p90_overhead_ms(work: Path, args) -> dict[str, float]:
 # 1 000 samples/s), so the harness is never what limits an Offline run.
 @measures(null_offline_samples_per_s=at_least(100_000))
 def null_offline_samples_per_s(work: Path, args) -> dict[str, float]:
-    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024, model_name="resnet50")
+    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024)
     rs = RunSettings(model="resnet50", scenario="Offline", qps=2_000_000, time_s=2)
     result = run(task, create_backend("null"), rs, work / "null_offline", max_batchsize=1024, trace=False)
     return {"null_offline_samples_per_s": result.qps}
@@ -120,7 +120,7 @@ def null_offline_samples_per_s(work: Path, args) -> dict[str, float]:
 # and high enough to catch a harness that makes LoadGen call runs INVALID (a missed minimum duration did that).
 @measures(null_server_max_valid_qps=at_least(50_000))
 def null_server_max_valid_qps(work: Path, args) -> dict[str, float]:
-    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024, model_name="resnet50")
+    task = InMemoryTask(lambda i: np.array([i], dtype=np.int64), 1024)
     backend = create_backend("null")
     lo, hi, step = 5_000.0, 400_000.0, 0
 

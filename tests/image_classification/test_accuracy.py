@@ -19,7 +19,9 @@ def test_top1_of_a_known_log(tmp_path):
     entries.append(dict(entries[0], seq_id=99))  # a MultiStream pad repeats a sample: counted once
     log = tmp_path / "mlperf_log_accuracy.json"
     log.write_text(json.dumps(entries))
-    assert top1(log, labels) == {"top1": 5 / 8, "good": 5, "total": 8}
+    result = top1(log, labels)
+    assert result.as_json() == {"top1": 5 / 8, "good": 5, "total": 8}
+    assert result.text() == "top1=62.500%"
     val_map = tmp_path / "val_map.txt"
     val_map.write_text("".join(f"ILSVRC2012_val_{i + 1:08d}.JPEG {label}\n" for i, label in enumerate(labels)))
     out = subprocess.run([sys.executable, "-m", "image_classification.accuracy", "--mlperf-accuracy-file", str(log),

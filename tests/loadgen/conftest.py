@@ -21,8 +21,8 @@ class IndexTask(InMemoryTask):
     Records the most samples ever held at once, to check that only LoadGen's loaded set is in memory.
     """
 
-    def __init__(self, total: int = 64, performance: int = 16, model_name: str = "resnet50") -> None:
-        super().__init__(lambda i: np.array([i], dtype=np.int64), total, performance, model_name)
+    def __init__(self, total: int = 64, performance: int = 16) -> None:
+        super().__init__(lambda i: np.array([i], dtype=np.int64), total, performance)
         self.most_loaded = 0
 
     def load(self, indices) -> None:

@@ -69,7 +69,7 @@ def tiny_models(tmp_path_factory):
 def test_backend_through_loadgen_matches_pytorch(backend_name, scenario, tiny_models, tmp_path):
     paths, expected = tiny_models
     backend = create_backend(backend_name, BackendConfig(device="cpu", threads=1)).load(paths[backend_name])
-    task = InMemoryTask(sample, SAMPLES, SAMPLES, model_name="resnet50")
+    task = InMemoryTask(sample, SAMPLES, SAMPLES)
     rs = RunSettings(model="resnet50", scenario=scenario, accuracy=True)
     run(task, backend, rs, tmp_path, max_batchsize=16)
     entries = accuracy_entries(tmp_path / "mlperf_log_accuracy.json")

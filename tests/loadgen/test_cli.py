@@ -34,8 +34,8 @@ def test_profile_values_yield_to_typed_flags():
     from loadgen.__main__ import PROFILES, get_args_parser
     from loadgen.cli import parse_args
 
-    args = parse_args(get_args_parser(), ["--profile", "resnet50-onnxruntime", "--input-shape", "3,8,8"], PROFILES)
-    assert args.backend == "onnxruntime" and args.input_shape == [3, 8, 8]
+    args = parse_args(get_args_parser(), ["--profile", "null", "--input-shape", "3,8,8"], PROFILES)
+    assert args.backend == "null" and args.input_shape == [3, 8, 8]
 
 
 def test_every_help_string_states_its_default():
@@ -44,3 +44,22 @@ def test_every_help_string_states_its_default():
     for action in get_args_parser()._actions:
         if action.help and action.dest != "help" and action.help != argparse.SUPPRESS:
             assert "(default: " in action.help and action.help.endswith(")"), action.dest
+
+
+def test_python_m_loadgen_runs_two_scenarios_under_no_models_rules(tmp_path):
+    # Each run in a spawned child; the factory lives in loadgen/__main__.py, which spawn does not import again.
+    import json
+
+    from loadgen.report import parse_detail
+
+    proc = subprocess.run([sys.executable, "-m", "loadgen", "--profile", "null", "--scenario", "Offline,SingleStream",
+                           "--accuracy", "--dataset-size", "64", "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("accuracy run;") == 2
+    for scenario in ("Offline", "SingleStream"):
+        result = json.loads((tmp_path / scenario / "accuracy" / "results.json").read_text())
+        assert result["model"] == "synthetic" and result["figures"]["queries"] == 64
+        # mlperf.conf has no rules for "synthetic"; resnet50's would request 1024 performance samples.
+        detail = parse_detail(tmp_path / scenario / "accuracy" / "mlperf_log_detail.txt")
+        assert detail["requested_performance_sample_count_override"] == 0

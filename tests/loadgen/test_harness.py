@@ -59,7 +59,7 @@ def test_dynamic_batching_respects_max_batchsize(tmp_path):
             sizes.append(len(indices))
             return super().inputs(indices)
 
-    task = Recording(lambda i: np.array([i], dtype=np.int64), 200, 200, "resnet50")
+    task = Recording(lambda i: np.array([i], dtype=np.int64), 200, 200)
     rs = RunSettings(model="resnet50", scenario="Offline", accuracy=True)
     run(task, create_backend("null"), rs, tmp_path, max_batchsize=7)
     assert sum(sizes) == 200 and max(sizes) == 7

@@ -47,7 +47,7 @@ def test_accuracy_run_auc_equals_the_model_on_the_test_rows(raw, processed, expo
     with torch.inference_mode():
         expected = roc_auc_score(label, program(torch.from_numpy(dense), torch.from_numpy(sparse))[:, 0].numpy())
     got = accuracy.auc(tmp_path / "Offline" / "accuracy" / "mlperf_log_accuracy.json")
-    assert got["rows"] == len(label) and got["auc"] == pytest.approx(expected, abs=1e-6)
+    assert got["rows"] == len(label) and got["AUC"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_aggregation_options(tmp_path):
@@ -75,5 +75,18 @@ def test_auc_tool_matches_scikit_learn_and_counts_a_sample_once(tmp_path):
     log.write_text(json.dumps(entries))
     rows = np.concatenate(samples)
     got = accuracy.auc(log)
-    assert got["auc"] == pytest.approx(roc_auc_score(rows[:, 1], rows[:, 0])) and got["rows"] == 37
+    assert got["AUC"] == pytest.approx(roc_auc_score(rows[:, 1], rows[:, 0])) and got["rows"] == 37
     assert got["samples"] == 4
+
+
+def test_two_scenarios_run_in_their_own_processes(raw, processed, exported, tmp_path, capsys):
+    # The task factory goes to a spawned child per scenario; each builds its own CriteoTask and answers in full.
+    argv = ["--backend", "null", "--scenario", "Offline,SingleStream", "--raw-dir", str(raw), "--processed-dir",
+            str(processed.parent), "--max-ind-range", "5000", "--preprocess-workers", "1", "--model-dir",
+            str(exported), "--samples-to-aggregate-fix", "10", "--count", "6", "--output", str(tmp_path),
+            "--accuracy"]
+    assert _run(argv) == 0
+    for scenario in ("Offline", "SingleStream"):
+        result = json.loads((tmp_path / scenario / "accuracy" / "results.json").read_text())
+        assert result["model"] == "dlrm" and result["figures"]["accuracy"]["samples"] == 6
+        assert result["figures"]["metrics"][0]["name"] == "AUC"

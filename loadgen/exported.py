@@ -1,0 +1,57 @@
+"""Where ``infer`` finds an exported model: ``<model-dir>/<stem><suffix of the backend>`` and its ``export.json``.
+
+Every benchmark's ``export.py`` writes one file (or SavedModel folder) per backend beside one ``export.json`` of
+what inference must match (preprocessing, input size, hashing); this is the one place that knows the names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loadgen.backends.base import BackendError
+
+#: The name each backend's model takes after its stem: resnet50.onnx, resnet50_savedmodel/, dlrm.pt2.
+SUFFIXES = {"pytorch": ".pt2", "onnxruntime": ".onnx", "tf": "_savedmodel", "tflite": ".tflite"}
+METADATA = "export.json"
+
+
+def model_path(model_dir: str | Path, stem: str, backend: str, exported: Sequence[str] | None = None) -> str:
+    """The file ``backend`` loads for ``stem``; BackendError when this benchmark exports none for it."""
+    offered = [b for b in (exported or SUFFIXES) if b in SUFFIXES]
+    if backend not in offered:
+        raise BackendError(f"no exported {stem} for backend {backend!r} (exported: {', '.join(offered)}); "
+                           "pass --model")
+    return str(Path(model_dir) / f"{stem}{SUFFIXES[backend]}")
+
+
+def metadata(model: str | Path | None) -> dict[str, Any]:
+    """The ``export.json`` beside ``model`` (a file, or a SavedModel folder), or {} where there is none."""
+    if not model:
+        return {}
+    path = Path(model).parent / METADATA
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return meta
+
+
+def resolve(args, stem: str, exported: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fill ``args.model`` from ``args.model_dir`` where the user gave none and the backend needs one; return
+    the model's export.json (or {})."""
+    from loadgen.backends import backend_class
+
+    if args.model is None:
+        offered = exported or SUFFIXES
+        # A backend without a model file (null) needs none; asking the registry imports the framework, so it is
+        # asked only when the name is not one this benchmark exports.
+        if args.backend in offered or backend_class(args.backend).needs_model:
+            args.model = model_path(args.model_dir, stem, args.backend, exported)
+    return metadata(args.model)
