@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loadgen.checkpoint import save_state
 from loadgen.cli import ArgumentParser, existing_path
 from loadgen.report import write_json_atomic
+from loadgen.training.checkpoint import save_state
 from recommendation import data
 from recommendation.models import CheckpointError, load
 
