@@ -8,7 +8,7 @@ import textwrap
 
 NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "loadgen.training",
            "loadgen.training.timing", "loadgen.data", "loadgen.cli", "loadgen.backends",
-            "loadgen.backends.null", "loadgen.__main__"]
+           "loadgen.backends.null", "loadgen.__main__"]
 BLOCKED = ["torch", "tensorflow", "onnxruntime", "ai_edge_litert", "keras", "jax"]
 
 
