@@ -62,8 +62,8 @@ def main(args) -> int:
 def summary(train_dir: Path, infer_dir: Path) -> None:
     trained = json.loads((train_dir / "train_result.json").read_text())
     print("\n== demo summary ==")
-    print(f"time to train: {trained['time_to_train_s']:.1f} s, {trained['epochs']} epochs, top-1 "
-          f"{trained['top1']:.4f} (target {trained['target']})")
+    print(f"time to train: {trained['time_to_train_s']:.1f} s, {trained['epochs']:g} epochs, top-1 "
+          f"{trained['metrics']['top1']:.4f} (target {trained['targets']['top1']})")
     for scenario in ("Offline", "SingleStream"):
         perf = json.loads((infer_dir / scenario / "performance" / "results.json").read_text())
         acc = json.loads((infer_dir / scenario / "accuracy" / "results.json").read_text())

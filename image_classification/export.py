@@ -25,8 +25,8 @@ import torch
 from image_classification import data
 from image_classification.train import load_checkpoint
 from loadgen import report
-from loadgen.checkpoint import CheckpointError
 from loadgen.cli import ArgumentParser, existing_dir, positive
+from loadgen.training.checkpoint import CheckpointError
 
 FORMATS = ("pytorch", "onnxruntime", "tf", "tflite")
 AGREEMENT = 0.99  # the bar: top-1 of every format agrees with PyTorch on >= 99 % of the val images

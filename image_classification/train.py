@@ -1,14 +1,14 @@
 """Train ResNet-50 v1.5 (or MobileNet-v1) until top-1 reaches the target, then stop and print the time.
 
 Follows the MLPerf closed rules for ResNet with SGD: momentum, label smoothing 0.1, linear warmup, then polynomial
-(power 2) decay to an end LR of 0.0001, weight decay 5e-5 * 2^k. Logs through loadgen.timing (mllog); the log
-passes ``python -m mlperf_logging.compliance_checker --usage training --ruleset 4.0.0``.
+(power 2) decay to an end LR of 0.0001, weight decay 5e-5 * 2^k. The shared driver (loadgen.training.driver)
+logs through mllog; the log passes ``python -m mlperf_logging.compliance_checker --usage training --ruleset 4.0.0``.
 
     python -m image_classification.train --config mini            # the embedded mini set, open division
     python -m image_classification.train --config reference --data-dir /data/imagenet   # closed division
     torchrun --nproc-per-node 8 -m image_classification.train --config reference --device gpu --data-dir ...
 
-Under torchrun each process takes its share of every global batch (``loadgen.distributed``): DDP, a seed from
+Under torchrun each process takes its share of every global batch (``loadgen.training.distributed``): DDP, a seed from
 rank 0, a sample's crop drawn from (seed, epoch, index) so it is the same on any number of processes, BatchNorm
 over each process's own share (``model_bn_span``), and the log, checkpoint and RESULT line from rank 0 only.
 """
@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import getpass
-import math
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -31,10 +27,11 @@ from torch import nn
 
 from image_classification import data, mini
 from image_classification.models import build
-from loadgen import cli, distributed, report
-from loadgen.checkpoint import load_state, save_state
+from loadgen import cli
 from loadgen.data import prefetch
-from loadgen.timing import MLLog
+from loadgen.training import distributed, driver
+from loadgen.training.checkpoint import load_state
+from loadgen.training.workload import Every, Shard, Workload
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,35 +70,6 @@ CONFIGS = {
 }
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(prog="python -m image_classification.train", description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=list(CONFIGS), default="mini", help="recipe (default: mini)")
-    parser.add_argument("--model", choices=["resnet50", "mobilenet"], default="resnet50",
-                        help="architecture (default: resnet50)")
-    parser.add_argument("--data-dir", type=cli.existing_dir, default=None,
-                        help=f"ImageNet-format root (default: the mini set, built at {mini.DEFAULT_OUT} if missing)")
-    parser.add_argument("--output", default="results/image_classification/train",
-                        help="folder for the mllog log, checkpoint and curve "
-                             "(default: results/image_classification/train)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    parser.add_argument("--epochs", type=cli.positive(int), default=None,
-                        help="most epochs to run (default: the config's)")
-    parser.add_argument("--batch-size", type=cli.positive(int), default=None,
-                        help="global batch size, over all processes (default: the config's)")
-    parser.add_argument("--target", type=cli.positive(float), default=None,
-                        help="top-1 to stop at (default: the config's)")
-    parser.add_argument("--max-steps", type=cli.positive(int), default=None,
-                        help="stop after this many steps, for smoke tests; no evaluation unless due (default: None)")
-    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
-    parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
-                        help=f"torch intra-op threads (default: {os.cpu_count()})")
-    parser.add_argument("--workers", type=cli.positive(int, allow_zero=True), default=0,
-                        help="DataLoader worker processes; 0 decodes in the training process (default: 0)")
-    parser.add_argument("--quiet", action="store_true", help="no mllog lines on stdout (default: False)")
-    return parser
-
-
 class Normalize:
     """DataLoader collate: stack uint8 HWC crops and normalise the batch at once into an NCHW float tensor."""
 
@@ -124,159 +92,135 @@ def lr_at(step: int, steps_per_epoch: int, cfg: Config, total_epochs: int) -> fl
     return (cfg.base_lr - cfg.end_lr) * (1.0 - frac) ** 2 + cfg.end_lr
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+class ImageClassification(Workload):
+    """ResNet-50 v1.5 (or MobileNet-v1) on ImageNet-format folders, to a top-1 target."""
+
+    prog = "python -m image_classification.train"
+    description = __doc__
+    default_output = "results/image_classification/train"
+    configs = CONFIGS
+    mllog_benchmark = "resnet"
+    ruleset = "4.0.0"
+    hyperparameter_keys = ("opt_name", "sgd_opt_base_learning_rate", "sgd_opt_end_learning_rate",
+                           "sgd_opt_learning_rate_decay_poly_power", "sgd_opt_learning_rate_decay_steps",
+                           "sgd_opt_weight_decay", "sgd_opt_momentum", "opt_learning_rate_warmup_epochs",
+                           "model_bn_span", "label_smoothing")
+    data_errors = (data.DataError,)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", choices=["resnet50", "mobilenet"], default="resnet50",
+                            help="architecture (default: resnet50)")
+        parser.add_argument("--data-dir", type=cli.existing_dir, default=None,
+                            help=f"ImageNet-format root (default: the mini set, built at {mini.DEFAULT_OUT} if "
+                                 "missing)")
+        parser.add_argument("--workers", type=cli.positive(int, allow_zero=True), default=0,
+                            help="DataLoader worker processes; 0 decodes in the training process (default: 0)")
+
+    @classmethod
+    def default_targets(cls, cfg: Config) -> dict[str, float]:
+        return {"top1": cfg.target}
+
+    @property
+    def name(self) -> str:
+        return self.args.model
+
+    def every(self) -> Every:
+        return Every(epochs=self.cfg.eval_every)
+
+    def setup(self, seed: int) -> None:
+        args, cfg, world = self.args, self.cfg, self.world
+        with distributed.main_first(world):
+            self.root = Path(args.data_dir) if args.data_dir else mini.ensure()
+        preset = data.presets(cfg.image_size)["torchvision"]
+        self.train_set = data.ImageList(data.train_samples(self.root),
+                                        data.train_transform(cfg.image_size, cfg.crop_scale, cfg.flip),
+                                        keep_decoded_bytes=KEEP_DECODED_BYTES if args.workers == 0 else 0)
+        # Evaluation uses the inference preset's geometry and normalisation: the QSL sees the same pixels.
+        self.val_set = data.ImageList(data.val_samples(self.root), preset.geometry)
+        self.collate = Normalize(preset)
+        self.num_classes = len(data.read_synsets(self.root))
+        self.sampler = distributed.SeededShards(self.train_set, world, seed)
+        self.loader = torch.utils.data.DataLoader(self.train_set, world.local_batch(cfg.batch_size),
+                                                  sampler=self.sampler, drop_last=True, num_workers=args.workers,
+                                                  collate_fn=self.collate, persistent_workers=args.workers > 0)
+        self.model = build(args.model, self.num_classes).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def hyperparameters(self) -> dict:
+        cfg, steps = self.cfg, self.steps_per_epoch
+        return {"opt_name": "sgd", "sgd_opt_base_learning_rate": cfg.base_lr,
+                "sgd_opt_end_learning_rate": cfg.end_lr, "sgd_opt_learning_rate_decay_poly_power": 2,
+                "sgd_opt_learning_rate_decay_steps": (cfg.epochs - cfg.warmup_epochs) * steps,
+                "sgd_opt_weight_decay": cfg.weight_decay, "sgd_opt_momentum": cfg.momentum,
+                "opt_learning_rate_warmup_epochs": cfg.warmup_epochs,
+                "model_bn_span": self.world.local_batch(cfg.batch_size), "label_smoothing": cfg.label_smoothing}
+
+    @property
+    def train_samples(self) -> int:
+        return len(self.train_set)
+
+    @property
+    def eval_samples(self) -> int:
+        return len(self.val_set)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        # On a GPU the CPU is idle during a step, so batches are decoded ahead on a thread (decoding releases the
+        # GIL). On CPU the step already uses every core: a second producer would only take time from it.
+        return prefetch(self.loader) if self.device.type == "cuda" else self.loader
+
+    def learning_rate(self, step: int) -> float:
+        return lr_at(step, self.steps_per_epoch, self.cfg, self.cfg.epochs)
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        images, labels = batch
+        return self.criterion(model(images.to(self.device, non_blocking=True)),
+                              labels.to(self.device, non_blocking=True))
+
+    def evaluate(self, model: nn.Module, shard: Shard) -> tuple[int, int]:
+        """(correct, total) over this rank's images."""
+        subset = torch.utils.data.Subset(self.val_set, shard.take(self.val_set))
+        loader = torch.utils.data.DataLoader(subset, 256, num_workers=self.args.workers, collate_fn=self.collate)
+        correct = total = 0
+        for images, labels in loader:
+            pred = model(images.to(self.device)).argmax(1).cpu()
+            correct += int((pred == labels).sum())
+            total += len(labels)
+        return correct, total
+
+    def merge(self, parts: list[tuple[int, int]]) -> dict[str, float]:
+        correct, total = (sum(column) for column in zip(*parts, strict=True))
+        return {"top1": correct / max(total, 1)}
+
+    def checkpoint_meta(self) -> dict:
+        return {"model": self.args.model, "num_classes": self.num_classes, "image_size": self.cfg.image_size,
+                "preset": "torchvision", "data_dir": str(self.root)}
+
+    def describe(self) -> str:
+        return f"{self.args.model} on {self.root.name}"
 
 
-def train_one_epoch(model, loader, optimizer, criterion, device, step: int, steps_per_epoch: int, cfg: Config,
-                    total_epochs: int, max_steps: int | None) -> tuple[float, int]:
-    model.train()
-    loss_sum, steps = torch.zeros((), device=device), 0
-    # On a GPU the CPU is idle during a step, so batches are decoded ahead on a thread (decoding releases the
-    # GIL). On CPU the step already uses every core: a second producer would only take time from it.
-    for images, labels in (prefetch(loader) if device.type == "cuda" else loader):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps_per_epoch, cfg, total_epochs)
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        loss = criterion(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach()  # summed on the device: .item() each step would wait for the GPU every step
-        steps += 1
-        step += 1
-        if max_steps is not None and step >= max_steps:
-            break
-    return (loss_sum.item() / steps if steps else math.nan), step
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    return driver.get_args_parser(ImageClassification, add_help)
 
 
-@torch.inference_mode()
-def evaluate(model, loader, device) -> float:
-    model.eval()
-    correct = total = 0
-    for images, labels in loader:
-        pred = model(images.to(device)).argmax(1).cpu()
-        correct += int((pred == labels).sum())
-        total += len(labels)
-    return correct / max(total, 1)
-
-
-def save_checkpoint(model: nn.Module, meta: dict, out: Path) -> Path:
-    return save_state(model.state_dict(), meta, out)
+def main(args) -> int:
+    return driver.main(ImageClassification, args)
 
 
 def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """The model saved by save_checkpoint, from safetensors: no pickled code is ever run."""
+    """The model saved by a training run, from safetensors: no pickled code is ever run."""
     state, meta = load_state(folder)
     model = build(meta["model"], meta["num_classes"])
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def main(args) -> int:
-    try:
-        return _main(args)
-    except data.DataError as exc:
-        # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
-        print(f"train: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
-        return 1
-
-
-def _main(args) -> int:
-    cfg = CONFIGS[args.config]
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                                         ("target", args.target)) if v is not None})
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    return distributed.run(args.device, lambda world: _train(args, cfg, out, world))
-
-
-def _train(args, cfg: Config, out: Path, world: distributed.World) -> int:
-    with distributed.main_first(world):
-        root = Path(args.data_dir) if args.data_dir else mini.ensure()
-    device = distributed.device_of(world, args.device)
-    local_batch = world.local_batch(cfg.batch_size)
-    torch.set_num_threads(args.threads)
-    log = MLLog(out / "mlperf_train_log.txt", rank=world.rank, stdout=not args.quiet)
-    log.submission("resnet", cfg.division)
-    with log.init():
-        seed = distributed.broadcast_seed(world, args.seed)
-        seed_everything(seed)
-        preset = data.presets(cfg.image_size)["torchvision"]
-        train_set = data.ImageList(data.train_samples(root), data.train_transform(cfg.image_size, cfg.crop_scale,
-                                                                                   cfg.flip),
-                                   keep_decoded_bytes=KEEP_DECODED_BYTES if args.workers == 0 else 0)
-        # Evaluation uses the inference preset's geometry and normalisation: the QSL sees the same pixels.
-        val_set = data.ImageList(data.val_samples(root), preset.geometry)
-        collate = Normalize(preset)
-        num_classes = len(data.read_synsets(root))
-        sampler = distributed.SeededShards(train_set, world, seed)
-        loader = torch.utils.data.DataLoader(train_set, local_batch, sampler=sampler, drop_last=True,
-                                             num_workers=args.workers, collate_fn=collate,
-                                             persistent_workers=args.workers > 0)
-        val_loader = torch.utils.data.DataLoader(val_set, 256, num_workers=args.workers, collate_fn=collate)
-        model = distributed.wrap(world, build(args.model, num_classes).to(device))
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.base_lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
-        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        steps_per_epoch = len(loader)
-        log.hyperparameters({
-            "seed": seed, "global_batch_size": cfg.batch_size, "opt_name": "sgd",
-            "sgd_opt_base_learning_rate": cfg.base_lr, "sgd_opt_end_learning_rate": cfg.end_lr,
-            "sgd_opt_learning_rate_decay_poly_power": 2,
-            "sgd_opt_learning_rate_decay_steps": cfg.epochs * steps_per_epoch - cfg.warmup_epochs * steps_per_epoch,
-            "sgd_opt_weight_decay": cfg.weight_decay, "sgd_opt_momentum": cfg.momentum,
-            "opt_learning_rate_warmup_epochs": cfg.warmup_epochs, "model_bn_span": local_batch,
-            "gradient_accumulation_steps": 1, "train_samples": len(train_set), "eval_samples": len(val_set),
-            "label_smoothing": cfg.label_smoothing})
-    started = datetime.datetime.now()
-    log.start("run_start")
-    step, epoch, accuracy, reached = 0, 0, 0.0, False
-    history: dict[str, list[float]] = {"top-1": [], "train loss": []}
-    while epoch < cfg.epochs and not reached:
-        block = min(cfg.eval_every, cfg.epochs - epoch)
-        with log.block(first_epoch_num=epoch, epoch_count=block):
-            for _ in range(block):
-                sampler.set_epoch(epoch)
-                with log.epoch(epoch):
-                    loss, step = train_one_epoch(model, loader, optimizer, criterion, device, step, steps_per_epoch,
-                                                 cfg, cfg.epochs, args.max_steps)
-                epoch += 1
-                history["train loss"].append(distributed.mean(world, loss))
-        if args.max_steps is not None and step >= args.max_steps and epoch % cfg.eval_every:
-            break
-        # Rank 0 evaluates (the weights are the same everywhere) and its verdict is every rank's.
-        accuracy = evaluate(distributed.unwrap(model), val_loader, device) if world.is_main else math.nan
-        log.evaluation(epoch_num=epoch, accuracy=accuracy)
-        history["top-1"].append(accuracy)
-        if not args.quiet and world.is_main:
-            print(f"epoch {epoch}: train loss {history['train loss'][-1]:.4f}, top-1 {accuracy:.4f} "
-                  f"(target {cfg.target})", flush=True)
-        reached = distributed.broadcast_flag(world, accuracy >= cfg.target)
-        if args.max_steps is not None and step >= args.max_steps:
-            break
-    distributed.check_in_sync(world, model)
-    log.run_stop(success=reached)
-    log.close()
-    if not world.is_main:
-        return 0 if reached or args.max_steps is not None else 1
-    seconds = log.run_seconds
-    save_checkpoint(distributed.unwrap(model), {
-        "model": args.model, "num_classes": num_classes, "image_size": cfg.image_size, "preset": "torchvision",
-        "config": args.config, "top1": accuracy, "epochs": epoch, "data_dir": str(root)}, out)
-    report.write_curve(out / "training_curve.png", list(range(1, epoch + 1)), history, "epoch",
-                       f"{args.model} on {root.name}: top-1 per evaluation, train loss per epoch", cfg.target)
-    report.write_json_atomic(out / "train_result.json", {
-        "model": args.model, "config": args.config, "division": cfg.division, "seed": seed,
-        "world_size": world.world_size,
-        "reached_target": reached, "top1": accuracy, "target": cfg.target, "epochs": epoch, "steps": step,
-        "time_to_train_s": seconds, "history": history, "environment": report.environment()})
-    status = "reached" if reached else "did not reach"
-    print(f"train: {status} top-1 {cfg.target} (got {accuracy:.4f}) after {epoch} epochs in {seconds:.1f} s")
-    print(f"RESULT,{args.model},{seed},{seconds:.1f},{getpass.getuser()},{started:%Y-%m-%d %I:%M:%S %p}")
-    return 0 if reached or args.max_steps is not None else 1
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from loadgen.backends.parity import exported_outputs
-from loadgen.checkpoint import save_state
 from loadgen.cli import ArgumentParser, existing_path
 from loadgen.report import write_json_atomic
+from loadgen.training.checkpoint import save_state
 from recommendation import data
 from recommendation.models import CheckpointError, load
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from loadgen.checkpoint import CheckpointError  # one error type for every checkpoint problem
+from loadgen.training.checkpoint import CheckpointError  # one error type for every checkpoint problem
 from recommendation.data import N_DENSE, N_SPARSE
 
 
@@ -164,7 +164,7 @@ def _from_state(state: dict) -> DLRM:
 
 def load(path: str | os.PathLike) -> tuple[DLRM, dict]:
     """Our checkpoint folder (model.safetensors + model.json), a converted reference one, or a reference .pt."""
-    from loadgen.checkpoint import load_state
+    from loadgen.training.checkpoint import load_state
 
     path = Path(path)
     if path.suffix == ".pt":

@@ -146,7 +146,7 @@ class ImageList:
         return len(self.samples)
 
     def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[np.ndarray, int]:
-        """``key`` is an index, or ``(index, epoch, seed)`` from ``loadgen.distributed.SeededShards``: the
+        """``key`` is an index, or ``(index, epoch, seed)`` from ``loadgen.training.distributed.SeededShards``: the
         augmentation is then drawn from those three alone, the same whichever process or worker loads the sample."""
         if isinstance(key, tuple):
             import torch

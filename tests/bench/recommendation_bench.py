@@ -134,7 +134,7 @@ def _onnx_dlrm(processed: Path, work: Path) -> Path:
     """The Terabyte architecture (random weights: the figure is about speed) sized for the mini set's tables."""
     import torch
 
-    from loadgen.checkpoint import save_state
+    from loadgen.training.checkpoint import save_state
     from recommendation import export
     from recommendation.models import build
 

@@ -67,7 +67,7 @@ def test_mini_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_pat
     args = train.get_args_parser().parse_args(["--data-dir", str(mini_root), "--output", str(tmp_path), "--quiet"])
     assert train.main(args) == 0
     result = json.loads((tmp_path / "train_result.json").read_text())
-    assert result["top1"] >= CONFIGS["mini"].target
+    assert result["metrics"]["top1"] >= CONFIGS["mini"].target
     assert result["reached_target"] and result["epochs"] < CONFIGS["mini"].epochs
     assert capsys.readouterr().out.count("RESULT,resnet50,1,") == 1
     log = tmp_path / "mlperf_train_log.txt"

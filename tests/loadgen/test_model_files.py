@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from loadgen.backends import BackendError, create_backend
-from loadgen.checkpoint import CheckpointError, load_state, save_state
+from loadgen.training.checkpoint import CheckpointError, load_state, save_state
 
 ROOT = Path(__file__).resolve().parents[2]
 

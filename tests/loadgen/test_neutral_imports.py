@@ -6,9 +6,10 @@ import subprocess
 import sys
 import textwrap
 
-NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "loadgen.timing", "loadgen.data",
-           "loadgen.cli", "loadgen.backends", "loadgen.backends.null", "loadgen.__main__", "loadgen.data.cli",
-           "loadgen.deploy.scripts", "loadgen.deploy.launch", "loadgen.deploy.backendai"]
+NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "loadgen.accuracy", "loadgen.exported",
+           "loadgen.training", "loadgen.training.timing", "loadgen.data", "loadgen.data.cli", "loadgen.cli",
+           "loadgen.backends", "loadgen.backends.null", "loadgen.__main__", "loadgen.deploy.scripts",
+           "loadgen.deploy.launch", "loadgen.deploy.backendai"]
 BLOCKED = ["torch", "tensorflow", "onnxruntime", "ai_edge_litert", "keras", "jax"]
 
 

@@ -27,7 +27,7 @@ def exported(processed, tmp_path_factory) -> Path:
     """dlrm.pt2, dlrm.onnx and export.json of an untrained mini DLRM sized for ``processed``."""
     import torch
 
-    from loadgen.checkpoint import save_state
+    from loadgen.training.checkpoint import save_state
     from recommendation import export
     from recommendation.models import build
 

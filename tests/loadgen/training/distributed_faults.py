@@ -1,5 +1,5 @@
-"""``python tests/loadgen/distributed_faults.py FAULT MODULE ARGS...``: MODULE's ``__main__`` under torchrun with a
-fault on rank 1, for tests/loadgen/test_distributed.py.
+"""``python tests/loadgen/training/distributed_faults.py FAULT MODULE ARGS...``: MODULE's ``__main__`` under
+torchrun with a fault on rank 1, for tests/loadgen/training/test_distributed.py.
 
 - ``crash``:  rank 1 dies abruptly (``os._exit(3)``, no clean-up) at its second optimizer step.
 - ``nosync``: no rank wraps its model in DDP, so each trains on its own share of the batch.
@@ -25,7 +25,7 @@ if __name__ == "__main__":
 
         torch.optim.SGD.step = step
     elif fault == "nosync":
-        from loadgen import distributed
+        from loadgen.training import distributed
 
         distributed.wrap = lambda world, model: model
     sys.argv = sys.argv[2:]

@@ -3,6 +3,10 @@
 One :class:`MLLog` per training run. It writes ``:::MLLOG`` lines to a file (and, optionally, to stdout) through
 a logger of its own, so it changes no global logging state. Only rank 0 writes, as the MLPerf rules ask; on other
 ranks every call is a no-op. Keys are ``mllog.constants`` names.
+
+A run resumed from a checkpoint continues the same log: ``MLLog(path, append=True)`` after the file was cut back
+to where the checkpoint was taken, and :meth:`MLLog.continue_run` with the first run's ``run_start`` time, so
+the log reads as one run and the time to train is measured from the first ``run_start``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class MLLog:
     """MLPerf training logger: ``event``, ``start``, ``end`` and helpers for the required keys."""
 
     def __init__(self, path: str | os.PathLike | None = None, rank: int | None = None, stdout: bool = True,
-                 root_dir: str | None = None) -> None:
+                 root_dir: str | None = None, append: bool = False) -> None:
         self.rank = rank_from_env() if rank is None else rank
         self.enabled = self.rank == 0
         self.path = None if path is None else os.fspath(path)
@@ -54,7 +58,7 @@ class MLLog:
         if self.enabled:
             if self.path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-                self._handlers.append(logging.FileHandler(self.path, mode="w"))
+                self._handlers.append(logging.FileHandler(self.path, mode="a" if append else "w"))
             if stdout:
                 self._handlers.append(logging.StreamHandler(sys.stdout))
             for h in self._handlers:
@@ -121,10 +125,13 @@ class MLLog:
         yield
         self.end(constants.EPOCH_STOP, metadata={"epoch_num": epoch_num})
 
-    def evaluation(self, epoch_num: int, accuracy: float) -> None:
-        """eval_start, eval_accuracy, eval_stop for one evaluation after ``epoch_num`` epochs."""
+    def eval_start(self, epoch_num: float) -> None:
+        """Logged before the evaluation runs, so that eval_stop - eval_start is its real duration."""
+        self.start(constants.EVAL_START, metadata={"epoch_num": epoch_num})
+
+    def eval_stop(self, epoch_num: float, accuracy: Any) -> None:
+        """eval_accuracy (a number, or a dict such as Mask R-CNN's {"BBOX": .., "SEGM": ..}), then eval_stop."""
         meta = {"epoch_num": epoch_num}
-        self.start(constants.EVAL_START, metadata=meta)
         self.event(constants.EVAL_ACCURACY, accuracy, metadata=meta)
         self.end(constants.EVAL_STOP, metadata=meta)
 
@@ -132,11 +139,23 @@ class MLLog:
         self.end(constants.RUN_STOP, metadata={"status": constants.SUCCESS if success else constants.ABORTED})
 
     @property
+    def run_start_ms(self) -> float | None:
+        return self._run_start_ms
+
+    def continue_run(self, run_start_ms: float) -> None:
+        """A resumed run: its run_start is the first run's (already in the log), which run_seconds counts from."""
+        self._run_start_ms = run_start_ms
+
+    @property
     def run_seconds(self) -> float | None:
         """Time from run_start to run_stop, the MLPerf time-to-train."""
         if self._run_start_ms is None or self._run_stop_ms is None:
             return None
         return (self._run_stop_ms - self._run_start_ms) / 1000.0
+
+    def flush(self) -> None:
+        for h in self._handlers:
+            h.flush()
 
     def close(self) -> None:
         for h in self._handlers:

@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (loadgen.distributed), for every benchmark that trains.
+"""Data-parallel training under torchrun (loadgen.training.distributed), for every benchmark that trains.
 
 Two CPU processes (gloo) against one process with the same global batch: the same loss and, checked by the
 training itself at the end, the same weights on both ranks; a crashed rank ends the job with a non-zero exit
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def datasets(tmp_path_factory) -> dict[str, list[str]]:
 # statistics (model_bn_span = the local batch, as in the MLPerf reference), which moves the loss by a few percent.
 # That is also why the weights check below, not the loss, is what shows the gradients are averaged.
 LOSS_RTOL = {"image_classification": 0.05, "recommendation": 1e-5}
-FAULTS = REPO / "tests" / "loadgen" / "distributed_faults.py"
+FAULTS = Path(__file__).with_name("distributed_faults.py")
 
 
 def torchrun(nproc: int, *args: str) -> list[str]:

@@ -9,7 +9,8 @@ torchrun (not a launcher of ours) starts the processes and sets RANK, LOCAL_RANK
 
 The process group uses gloo on CPU and nccl on GPU. Every rank takes rank 0's seed (the reference broadcasts
 it), so model initialisation and the data order agree everywhere; DDP then keeps the weights equal by averaging
-gradients. Only rank 0 writes the mllog log (``loadgen.timing.MLLog(rank=...)``), evaluates and saves.
+gradients. Only rank 0 writes the mllog log (``loadgen.training.timing.MLLog(rank=...)``) and saves; evaluation is
+sharded over the ranks and merged on rank 0 (:func:`gather`), so no rank waits idle while another evaluates.
 """
 
 from __future__ import annotations
@@ -173,6 +174,28 @@ def check_in_sync(world: World, model: torch.nn.Module) -> None:
     differ = [r for r, theirs in enumerate(everyone) if not torch.equal(theirs, everyone[0])]
     if differ:
         raise OutOfSync(f"after training, the weights of rank(s) {differ} differ from rank 0's")
+
+
+def broadcast_buffers(world: World, model: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm's running statistics) on every rank, before a sharded evaluation.
+
+    Each rank updated them from its own share of the last batch; DDP would overwrite them with rank 0's at the
+    next forward anyway, and evaluating every shard with the same statistics makes the merged result the one a
+    single process would compute with rank 0's model.
+    """
+    if not world.distributed:
+        return
+    for buffer in unwrap(model).buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
+def gather(world: World, part: object) -> list[object] | None:
+    """Every rank's ``part`` (any picklable object), in rank order, on rank 0; None on the other ranks."""
+    if not world.distributed:
+        return [part]
+    parts = [None] * world.world_size if world.is_main else None
+    dist.gather_object(part, parts, dst=0)
+    return parts
 
 
 @contextlib.contextmanager

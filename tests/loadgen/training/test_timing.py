@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from loadgen.timing import MLLog
+from loadgen.training.timing import MLLog
 
 
 def write_resnet_log(path, rank=0):
@@ -24,7 +24,8 @@ def write_resnet_log(path, rank=0):
         log.start("run_start")
         with log.block(first_epoch_num=0, epoch_count=1), log.epoch(0):
             pass
-        log.evaluation(epoch_num=1, accuracy=0.7601)
+        log.eval_start(epoch_num=1)
+        log.eval_stop(epoch_num=1, accuracy=0.7601)
         log.run_stop(success=True)
     return log
 

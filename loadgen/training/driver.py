@@ -1,0 +1,319 @@
+"""The one training driver: everything of a training run that is not the workload.
+
+A benchmark's ``train.py`` is its :class:`~loadgen.training.workload.Workload` plus two lines::
+
+    def get_args_parser(add_help=True): return driver.get_args_parser(MyWorkload, add_help)
+    def main(args): return driver.main(MyWorkload, args)
+
+The driver gives the common flags, seeds every rank from rank 0's seed, writes the mllog skeleton (submission,
+init, the rule keys, run_start, blocks, epochs, evaluations, run_stop), runs the step loop with a progress bar,
+evaluates on the workload's cadence (each rank its shard, merged on rank 0, whose verdict every rank takes),
+saves a resume checkpoint after each evaluation, and at the end the model checkpoint, the training curve,
+``train_result.json``, a summary line and ``RESULT,<name>,<seed>,<seconds>,<user>,<date>``.
+
+Exit codes: 0 when the target was reached, and also when ``--max-steps`` cut the run short (a smoke test is
+not a failed run); 1 when the epochs ran out before the target, or on bad data; 2 for bad usage.
+
+``--resume`` continues from ``OUTPUT/resume/`` (the last evaluation): weights, optimizer state, step, epoch,
+history and seed; the mllog log is cut back to that evaluation and continued, so it reads as one run whose time
+to train counts from the first ``run_start`` (including the time the run was down). The data order is keyed by
+(seed, epoch), so for the same seed a resumed run trains on the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import getpass
+import itertools
+import math
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from loadgen import cli, report
+from loadgen.training import distributed
+from loadgen.training.checkpoint import CheckpointError, load_training, save_state, save_training
+from loadgen.training.timing import MLLog
+from loadgen.training.workload import Shard, Workload
+
+LOG, RESUME, RESULT = "mlperf_train_log.txt", "resume", "train_result.json"
+PROG = "train"  # the prefix of one-line errors, as every benchmark's training has printed them
+
+
+def target_value(text: str) -> tuple[str | None, float]:
+    """``--target`` as VALUE (the one target) or NAME=VALUE (one of several)."""
+    name, sep, value = text.rpartition("=")
+    return (name if sep else None), cli.positive(float)(value)
+
+
+def get_args_parser(workload: type[Workload], add_help: bool = True) -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(prog=workload.prog, description=workload.description, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=list(workload.configs), default=workload.default_config,
+                        help=f"recipe (default: {workload.default_config})")
+    workload.add_arguments(parser)
+    parser.add_argument("--output", default=workload.default_output,
+                        help=f"folder for the mllog log, checkpoints and curve (default: {workload.default_output})")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--epochs", type=cli.positive(int), default=None,
+                        help="most epochs to run (default: the config's)")
+    parser.add_argument("--batch-size", type=cli.positive(int), default=None,
+                        help="global batch size, over all processes (default: the config's)")
+    parser.add_argument("--target", type=target_value, action="append", default=None, metavar="[NAME=]VALUE",
+                        help="metric value to stop at; NAME= picks one of several targets (default: the config's)")
+    parser.add_argument("--max-steps", type=cli.positive(int), default=None,
+                        help="stop after this many steps, for smoke tests (default: None)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint of the last evaluation in --output (default: False)")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
+    parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
+                        help=f"torch intra-op threads (default: {os.cpu_count()})")
+    parser.add_argument("--quiet", action="store_true", help="no mllog lines on stdout (default: False)")
+    return parser
+
+
+class UsageError(ValueError):
+    """A flag that does not fit the config (a target it has not, --resume without a checkpoint)."""
+
+
+def main(workload: type[Workload], args: argparse.Namespace) -> int:
+    """Run ``workload`` as ``args`` say; the exit code (see the module docstring)."""
+    try:
+        cfg = workload.configure(args, _common_overrides(workload.configs[args.config], args))
+        targets = _targets(workload.default_targets(cfg), args.target)
+        out = Path(args.output)
+        if args.resume and not (out / RESUME).is_dir():
+            raise UsageError(f"--resume: no checkpoint in {out / RESUME} (a run saves one at each evaluation)")
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return distributed.run(args.device, lambda world: _Run(workload, args, cfg, targets, out, world).train(),
+                               prog=PROG)
+    except (*workload.data_errors, CheckpointError) as exc:
+        # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
+        print(f"{PROG}: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        return 1
+
+
+def _common_overrides(cfg: Any, args: argparse.Namespace) -> Any:
+    return dataclasses.replace(cfg, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size))
+                                       if v is not None})
+
+
+def _targets(defaults: dict[str, float], overrides: list[tuple[str | None, float]] | None) -> dict[str, float]:
+    targets = dict(defaults)
+    for name, value in overrides or ():
+        if name is None:
+            if len(targets) != 1:
+                raise UsageError(f"--target: this config has {len(targets)} targets ({', '.join(targets)}); "
+                                 "name one as NAME=VALUE")
+            name = next(iter(targets))
+        if name not in targets:
+            raise UsageError(f"--target: no target named {name!r} (this config has: {', '.join(targets)})")
+        targets[name] = value
+    return targets
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    # On stderr and only on a terminal: logs and CI output stay free of carriage-return noise.
+    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not (enabled and sys.stderr.isatty()))
+
+
+class _Run:
+    """One training run on one rank: the loop and its bookkeeping."""
+
+    def __init__(self, workload: type[Workload], args, cfg, targets: dict[str, float], out: Path,
+                 world: distributed.World) -> None:
+        self.args, self.cfg, self.out, self.world = args, cfg, out, world
+        self.device = distributed.device_of(world, args.device)
+        world.local_batch(cfg.batch_size)  # refuses a global batch that does not split, before any collective
+        self.w = workload(args, cfg, world, self.device)
+        self.w.targets = targets
+        self.every = self.w.every()
+        self.step = self.epoch = 0
+        self.metrics: dict[str, float] = {}
+        self.reached = self.stop = False
+        self.history: dict[str, list[float]] = {"epoch": [], "train loss": [], **{k: [] for k in targets}}
+        self.loss_sum, self.loss_steps = torch.zeros((), device=self.device), 0
+        self.started = datetime.datetime.now()
+
+    # -- set-up ----------------------------------------------------------------------------------------------
+    def train(self) -> int:
+        args, w, world = self.args, self.w, self.world
+        torch.set_num_threads(args.threads)
+        resume = load_training(self.out / RESUME) if args.resume else None
+        if resume is not None and world.is_main:
+            # The log as it was at the checkpoint: what came after it is replaced by what this run does again.
+            with open(self.out / LOG, "r+b") as f:
+                f.truncate(resume[2]["log_bytes"])
+        log = self.log = MLLog(self.out / LOG, rank=world.rank, stdout=not args.quiet, append=resume is not None)
+        if resume is None:
+            log.submission(w.mllog_benchmark, self.cfg.division)
+            with log.init():
+                self.seed = distributed.broadcast_seed(world, args.seed)
+                self._setup()
+                for key, metadata in w.init_events():
+                    log.event(key, metadata=metadata)
+                log.hyperparameters(self._hyperparameters())
+            self.started = datetime.datetime.now()
+            log.start("run_start")
+        else:
+            self.seed = resume[2]["seed"]
+            self._setup()
+            self._restore(*resume)
+        self._loop()
+        distributed.check_in_sync(world, self.model)
+        log.run_stop(success=self.reached)
+        log.close()
+        if world.is_main:
+            self._finish()
+        return 0 if self.reached or args.max_steps is not None else 1
+
+    def _setup(self) -> None:
+        seed_everything(self.seed)
+        self.w.setup(self.seed)
+        self.model = distributed.wrap(self.world, self.w.model)
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        values = {"seed": self.seed, "global_batch_size": self.cfg.batch_size, "gradient_accumulation_steps": 1,
+                  "train_samples": self.w.train_samples, "eval_samples": self.w.eval_samples,
+                  **self.w.hyperparameters()}
+        missing = [k for k in self.w.hyperparameter_keys if k not in values]
+        if missing:  # a bug in the workload, found before hours of training produce a log the checker rejects
+            raise RuntimeError(f"{type(self.w).__name__}.hyperparameters() lacks the rule keys {missing}")
+        return values
+
+    def _restore(self, model_state: dict, optimizer_state: dict, meta: dict) -> None:
+        self.w.model.load_state_dict(model_state)
+        self.w.optimizer.load_state_dict(optimizer_state)
+        self.step, self.epoch = meta["step"], meta["epoch"]
+        self.history, self.metrics, self.reached = meta["history"], meta["metrics"], meta["reached"]
+        self.stop = self.reached
+        self.started = datetime.datetime.fromisoformat(meta["started"])
+        self.log.continue_run(meta["run_start_ms"])
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        epochs, per_block = self.cfg.epochs, self.every.epochs or 1
+        while self.epoch < epochs and not self.stop:
+            first = self.epoch
+            count = min(per_block, epochs - first)
+            with self.log.block(first_epoch_num=first, epoch_count=count):
+                while self.epoch < first + count and not self.stop:
+                    with self.log.epoch(self.epoch):
+                        self._train_epoch()
+                    self.epoch += 1
+            # An epoch-cadence evaluation closes each block that ran to its end (a --max-steps cut mid-block
+            # does not evaluate, as the block's evaluation is not due).
+            if self.every.epochs and self.epoch == first + count:
+                self._evaluate(self.epoch)
+        if not self.history["epoch"]:  # a run shorter than one evaluation interval still ends with one
+            self._evaluate(self.epoch if self.every.epochs else round(self.step / self.w.steps_per_epoch, 4))
+
+    def _train_epoch(self) -> None:
+        w, model, optimizer, limit = self.w, self.model, self.w.optimizer, self.args.max_steps
+        per_epoch = w.steps_per_epoch
+        skip = max(0, self.step - self.epoch * per_epoch)  # a resumed run skips what it trained before
+        model.train()
+        with _progress(per_epoch, f"epoch {self.epoch}", self.world.is_main and not self.args.quiet) as bar:
+            bar.update(skip)
+            for batch in itertools.islice(w.train_batches(self.epoch), skip, None):
+                for group in optimizer.param_groups:
+                    group["lr"] = w.learning_rate(self.step)
+                loss = w.loss(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Summed on the device: .item() each step would wait for the GPU every step.
+                self.loss_sum += loss.detach()
+                self.loss_steps += 1
+                self.step += 1
+                bar.update()
+                if self.every.steps and self.step % self.every.steps == 0:
+                    self._evaluate(round(self.step / per_epoch, 4))
+                    model.train()
+                if limit is not None and self.step >= limit:
+                    self.stop = True
+                if self.stop:
+                    return
+
+    def _evaluate(self, epoch_num: float) -> None:
+        world, w, log = self.world, self.w, self.log
+        loss = self.loss_sum.item() / self.loss_steps if self.loss_steps else math.nan
+        loss = distributed.mean(world, loss)
+        self.loss_sum.zero_()
+        self.loss_steps = 0
+        log.eval_start(epoch_num)
+        distributed.broadcast_buffers(world, self.model)
+        model = distributed.unwrap(self.model).eval()
+        with torch.inference_mode():
+            part = w.evaluate(model, Shard(world.rank, world.world_size))
+        parts = distributed.gather(world, part)
+        metrics = w.merge(parts) if world.is_main else {}
+        if world.is_main:
+            log.eval_stop(epoch_num, w.logged_accuracy(metrics))
+        self.reached = distributed.broadcast_flag(world, world.is_main and w.reached(metrics))
+        self.stop = self.stop or self.reached
+        self.metrics = metrics
+        self.history["epoch"].append(epoch_num)
+        self.history["train loss"].append(loss)
+        for name in w.targets:
+            self.history[name].append(metrics.get(name, math.nan))
+        if world.is_main:
+            if not self.args.quiet:
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
+                print(f"epoch {epoch_num} (step {self.step}): train loss {loss:.4f}, {shown} (target {goal})",
+                      flush=True)
+            self._save_resume(epoch_num)
+
+    def _save_resume(self, epoch_num: float) -> None:
+        log = self.log
+        log.flush()
+        # The epoch this checkpoint resumes in: an epoch-cadence evaluation comes after its block's last epoch.
+        meta = {"step": self.step, "epoch": self.epoch, "epoch_num": epoch_num, "seed": self.seed,
+                "history": self.history, "metrics": self.metrics, "reached": self.reached,
+                "started": self.started.isoformat(), "run_start_ms": log.run_start_ms,
+                "log_bytes": os.path.getsize(self.out / LOG), "config": self.args.config}
+        save_training(self.out / RESUME, distributed.unwrap(self.model).state_dict(),
+                      self.w.optimizer.state_dict(), meta)
+
+    # -- the end ---------------------------------------------------------------------------------------------
+    def _finish(self) -> None:
+        w, args, out = self.w, self.args, self.out
+        seconds = self.log.run_seconds
+        epochs = round(self.step / w.steps_per_epoch, 4)
+        save_state(distributed.unwrap(self.model).state_dict(), {
+            **w.checkpoint_meta(), "config": args.config, "metrics": self.metrics, "epochs": epochs,
+            "steps": self.step}, out)
+        series = {k: v for k, v in self.history.items() if k != "epoch"}
+        target = next(iter(w.targets.values())) if len(w.targets) == 1 else None
+        report.write_curve(out / "training_curve.png", self.history["epoch"], series, "epoch",
+                           f"{w.describe()}: {', '.join(w.targets)} and train loss per evaluation", target)
+        report.write_json_atomic(out / RESULT, {
+            "benchmark": w.name, "config": args.config, "division": self.cfg.division, "seed": self.seed,
+            "world_size": self.world.world_size, "reached_target": self.reached, "metrics": self.metrics,
+            "targets": w.targets, "epochs": epochs, "steps": self.step, "time_to_train_s": seconds,
+            "resumed": bool(args.resume), "history": self.history, "environment": report.environment()})
+        status = "reached" if self.reached else "did not reach"
+        goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
+        got = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())
+        print(f"train: {status} {goal} (got {got}) after {epochs:g} epochs ({self.step} steps) in {seconds:.1f} s")
+        print(f"RESULT,{w.name},{self.seed},{seconds:.1f},{getpass.getuser()},{self.started:%Y-%m-%d %I:%M:%S %p}")
