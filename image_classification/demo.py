@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from image_classification import export, mini, train
-from loadgen.cli import ArgumentParser
+from loadgen.cli import demo_parser
 
 HERE = Path(__file__).resolve().parent
 # Expected rates for LoadGen, about twice what ResNet-50 at 32x32 on onnxruntime does on 2 cores (measured:
@@ -27,11 +27,7 @@ RUNS = (("Offline", "1800", False), ("Offline", "1800", True), ("SingleStream", 
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m image_classification.demo", description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="results/image_classification",
-                        help="where everything goes (default: results/image_classification)")
-    return parser
+    return demo_parser("python -m image_classification.demo", __doc__, "results/image_classification", add_help)
 
 
 def main(args) -> int:

@@ -32,6 +32,15 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def demo_parser(prog: str, description: str | None, default_output: str, add_help: bool = True) -> ArgumentParser:
+    """The parser of every benchmark's ``demo``: one ``--output`` folder for everything the demo writes."""
+    parser = ArgumentParser(prog=prog, description=description, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=default_output,
+                        help=f"where everything goes (default: {default_output})")
+    return parser
+
+
 def die(prog: str, message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``prog: error: message`` on one line and exit."""
     print(f"{prog}: error: {message}", file=sys.stderr)

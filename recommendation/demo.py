@@ -8,16 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from loadgen.cli import ArgumentParser
+from loadgen.cli import demo_parser
 from recommendation import export, infer, train
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m recommendation.demo", description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="results/recommendation",
-                        help="where everything goes (default: results/recommendation)")
-    return parser
+    return demo_parser("python -m recommendation.demo", __doc__, "results/recommendation", add_help)
 
 
 def main(args) -> int:
