@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from loadgen.settings import SCENARIOS
-
 # Exit codes: 2 is argparse's own for bad usage; 1 for a run that failed; 130 is the shell's code for SIGINT.
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -115,6 +113,8 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str],
     Defaults are ``None`` where a ``--profile`` may supply the value; :func:`parse_args` fills them in.
     ``model_name_default`` says in ``--model-name``'s help where its value comes from when not typed.
     """
+    from loadgen.settings import SCENARIOS  # here, so that this module needs only the standard library
+
     g = parser.add_argument_group("LoadGen harness")
     g.add_argument("--profile", default=None, help="preset of backend/model/dataset flags (default: None)")
     g.add_argument("--backend", choices=list(backends), default=None,

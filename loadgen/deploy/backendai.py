@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from loadgen.cli import ArgumentParser
+
 # Debian and Ubuntu release names in base image tags -> Backend.AI's base-distro spelling (as "ubuntu22.04").
 DISTROS = {"bookworm": "debian12", "bullseye": "debian11", "focal": "ubuntu20.04", "jammy": "ubuntu22.04",
            "noble": "ubuntu24.04"}
@@ -43,7 +45,7 @@ class VariantError(ValueError):
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m loadgen.deploy.backendai", description=__doc__, add_help=add_help,
+    parser = ArgumentParser(prog="python -m loadgen.deploy.backendai", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dockerfile", help="a benchmark's Dockerfile (default: none, required)")
     parser.add_argument("--variant", choices=["cpu", "gpu"], default="cpu", help="image variant (default: cpu)")

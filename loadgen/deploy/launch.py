@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from loadgen.cli import ArgumentParser
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_INFO_TIMEOUT_S = 10  # a daemon that does not answer in this long is treated as absent
 
@@ -34,7 +36,7 @@ MODES = ("--docker", "--native")
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="run_and_time.sh", description=__doc__, add_help=add_help,
+    parser = ArgumentParser(prog="run_and_time.sh", description=__doc__, add_help=add_help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark", help="benchmark folder, e.g. image_classification (default: none, required)")
     parser.add_argument("args", nargs=argparse.REMAINDER,

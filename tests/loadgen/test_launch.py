@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,11 @@ def test_explicit_verbs_and_the_known_forms(bench, tmp_path):
 def test_scripts_without_their_arguments_print_usage(bench, script):
     proc = subprocess.run([str(REPO / bench / script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith(f"{script}: error: usage: {script} "), proc.stderr
+
+
+def test_the_launcher_needs_only_the_standard_library():
+    # A Docker host runs run_and_time.sh with any python3, without the suite's virtual environment.
+    code = ("import sys; import loadgen.deploy.scripts, loadgen.deploy.launch, loadgen.deploy.backendai; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'loadgen', '__main__'}))")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
