@@ -120,6 +120,7 @@ def test_scripts_without_their_arguments_print_usage(bench, script):
 def test_the_launcher_needs_only_the_standard_library():
     # A Docker host runs run_and_time.sh with any python3, without the suite's virtual environment.
     code = ("import sys; import loadgen.deploy.scripts, loadgen.deploy.launch, loadgen.deploy.backendai; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'loadgen', '__main__'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)"
+            " - {'loadgen', '__main__'}))")
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
