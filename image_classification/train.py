@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
 from pathlib import Path
@@ -148,6 +149,8 @@ class ImageClassification(Workload):
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.train_samples, self.eval_samples, self.steps_per_epoch = (len(self.train_set), len(self.val_set),
+                                                                       len(self.loader))
 
     def hyperparameters(self) -> dict:
         cfg, steps = self.cfg, self.steps_per_epoch
@@ -157,18 +160,6 @@ class ImageClassification(Workload):
                 "sgd_opt_weight_decay": cfg.weight_decay, "sgd_opt_momentum": cfg.momentum,
                 "opt_learning_rate_warmup_epochs": cfg.warmup_epochs,
                 "model_bn_span": self.world.local_batch(cfg.batch_size), "label_smoothing": cfg.label_smoothing}
-
-    @property
-    def train_samples(self) -> int:
-        return len(self.train_set)
-
-    @property
-    def eval_samples(self) -> int:
-        return len(self.val_set)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.loader)
 
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
@@ -207,12 +198,8 @@ class ImageClassification(Workload):
         return f"{self.args.model} on {self.root.name}"
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    return driver.get_args_parser(ImageClassification, add_help)
-
-
-def main(args) -> int:
-    return driver.main(ImageClassification, args)
+get_args_parser = functools.partial(driver.get_args_parser, ImageClassification)  # (add_help=True)
+main = functools.partial(driver.main, ImageClassification)  # (args) -> exit code
 
 
 def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -139,6 +140,8 @@ class Recommendation(Workload):
         self.model = build(cfg.arch, self.sizes).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr)
         self.criterion = torch.nn.BCELoss()
+        self.train_samples, self.eval_samples = len(self.train_loader.rows), len(self.test_loader.rows)
+        self.steps_per_epoch = len(self.train_loader)
 
     def init_events(self):
         arch = ARCHS[self.cfg.arch]
@@ -151,18 +154,6 @@ class Recommendation(Workload):
         return {"opt_name": "sgd", "opt_base_learning_rate": cfg.base_lr, "sgd_opt_base_learning_rate": cfg.base_lr,
                 "opt_learning_rate_warmup_steps": cfg.warmup_steps, "lr_decay_start_steps": cfg.decay_start_step,
                 "sgd_opt_learning_rate_decay_steps": cfg.decay_steps, "sgd_opt_learning_rate_decay_poly_power": 2}
-
-    @property
-    def train_samples(self) -> int:
-        return len(self.train_loader.rows)
-
-    @property
-    def eval_samples(self) -> int:
-        return len(self.test_loader.rows)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_loader)
 
     def train_batches(self, epoch: int):
         self.train_loader.epoch = epoch  # the batch order is keyed by (seed, epoch)
@@ -201,12 +192,8 @@ class Recommendation(Workload):
         return f"DLRM ({self.cfg.arch}) on {self.raw.name}"
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    return driver.get_args_parser(Recommendation, add_help)
-
-
-def main(args) -> int:
-    return driver.main(Recommendation, args)
+get_args_parser = functools.partial(driver.get_args_parser, Recommendation)  # (add_help=True)
+main = functools.partial(driver.main, Recommendation)  # (args) -> exit code
 
 
 if __name__ == "__main__":

@@ -86,6 +86,9 @@ class Workload:
         self.targets: dict[str, float] = dict(self.default_targets(cfg))
         self.model: torch.nn.Module | None = None  # set by setup(), on ``device``
         self.optimizer: torch.optim.Optimizer | None = None  # set by setup(), over self.model's parameters
+        # Also set by setup(): training samples per epoch, samples in one evaluation (all shards together), and
+        # steps in one epoch of train_batches().
+        self.train_samples = self.eval_samples = self.steps_per_epoch = 0
 
     # -- flags and configs ---------------------------------------------------------------------------------
     @classmethod
@@ -113,7 +116,8 @@ class Workload:
 
     # -- the run -----------------------------------------------------------------------------------------------
     def setup(self, seed: int) -> None:
-        """*Required.* Read the data and build ``self.model`` (on ``self.device``) and ``self.optimizer``."""
+        """*Required.* Read the data; set ``self.model`` (on ``self.device``), ``self.optimizer``,
+        ``self.train_samples``, ``self.eval_samples`` and ``self.steps_per_epoch``."""
         raise NotImplementedError
 
     def init_events(self) -> Iterable[tuple[str, Mapping[str, Any]]]:
@@ -122,21 +126,6 @@ class Workload:
 
     def hyperparameters(self) -> Mapping[str, Any]:
         """*Required.* The rule keys and their values (see ``hyperparameter_keys``)."""
-        raise NotImplementedError
-
-    @property
-    def train_samples(self) -> int:
-        """*Required.* Training samples per epoch."""
-        raise NotImplementedError
-
-    @property
-    def eval_samples(self) -> int:
-        """*Required.* Samples in one evaluation (all shards together)."""
-        raise NotImplementedError
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """*Required.* Steps in one epoch of ``train_batches``."""
         raise NotImplementedError
 
     def train_batches(self, epoch: int) -> Iterable[Any]:

@@ -48,12 +48,11 @@ class Toy(Workload):
         self.model = torch.nn.Linear(4, 1)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.5, momentum=0.9)
         self.seed = seed
+        self.train_samples = self.eval_samples = 256
+        self.steps_per_epoch = 8
 
     def hyperparameters(self):
         return {"opt_name": "sgd"}
-
-    train_samples = eval_samples = 256
-    steps_per_epoch = 8
 
     def train_batches(self, epoch):
         order = torch.randperm(256, generator=torch.Generator().manual_seed(self.seed * 1000 + epoch))
