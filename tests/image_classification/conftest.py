@@ -25,8 +25,9 @@ def exported(tmp_path_factory, mini_root):
     """{arch: export folder} for untrained ResNet-50 and MobileNet-v1 at 32x32, exported to all four formats."""
     import torch
 
-    from image_classification import export, train
+    from image_classification import export
     from image_classification.models import build
+    from loadgen.training.checkpoint import save_state
 
     folders = {}
     for arch in ("resnet50", "mobilenet"):
@@ -38,8 +39,8 @@ def exported(tmp_path_factory, mini_root):
         with torch.no_grad():
             model(torch.randn(16, 3, 32, 32))
         model.eval()
-        train.save_checkpoint(model, {"model": arch, "num_classes": 10, "image_size": 32, "preset": "torchvision",
-                                      "data_dir": str(mini_root)}, ckpt)
+        save_state(model.state_dict(), {"model": arch, "num_classes": 10, "image_size": 32, "preset": "torchvision",
+                                        "data_dir": str(mini_root)}, ckpt)
         code = export.main(export.get_args_parser().parse_args(["--checkpoint", str(ckpt), "--parity-images", "60"]))
         assert code == 0
         folders[arch] = ckpt / "export"
