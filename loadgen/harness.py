@@ -442,7 +442,10 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
         lg.DestroySUT(sut_handle)
 
     if sut.failed.is_set():
-        done.wait(abort_grace_s)
+        try:
+            done.wait(abort_grace_s)
+        except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: stop waiting for LoadGen, still write the report
+            exit_code = 130
         running = not done.is_set()
         if not running:
             teardown()
