@@ -218,7 +218,7 @@ def _guarded(prog: str, body: Callable[..., int], *body_args) -> int:
             previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         return body(*body_args)
     except KeyboardInterrupt:
-        # Ctrl-C outside a run's own handling (loading the model, a second Ctrl-C in the grace period).
+        # Ctrl-C outside a run's own handling (loading the model, a third one while the failure report is written).
         # LoadGen's native threads may exist, and Python cannot shut down under them: leave at once.
         print(f"{prog}: error: interrupted by the user (Ctrl-C)", file=sys.stderr, flush=True)
         sys.stdout.flush()
