@@ -1,24 +1,31 @@
-"""Shared code of the suite: our binding over the official MLPerf LoadGen (``mlperf_loadgen``).
+"""Shared code of the suite: our binding over the official MLPerf LoadGen (``mlperf_loadgen``), and one room for
+each other job two benchmarks share.
 
-Modules, by role:
+The LoadGen binding, at the top:
 
-- ``harness``   QSL + SUT over ``mlperf_loadgen`` and ``run()``, one runner for all scenarios.
-- ``settings``  scenario/mode config -> ``mlperf_loadgen.TestSettings`` (built-in mlperf.conf, retired-model
-                rules, ``--config``, user.conf, audit.config, quick flags).
-- ``backends``  ``pytorch``, ``onnxruntime``, ``tf``, ``tflite`` and ``null`` behind a lazy registry.
-- ``report``    LoadGen's logs -> the reference's one-line summary, a results JSON and a latency histogram.
-- ``timing``    the only wrapper over ``mlperf_logging.mllog`` (training logs).
-- ``data/``     download, safe extraction, manifests and verification, whole-or-nothing files and folders,
-                preprocessing caches, worker pools (one module each).
-- ``cli``       the reference harness's flags, ``--profile`` and one-line usage errors.
-- ``distributed`` data-parallel training under torchrun (DDP, seed broadcast, rank-0 decisions).
-- ``checkpoint`` safetensors checkpoints.
-- ``deploy/``   where a benchmark runs, standard library only: ``scripts`` (every folder's shell scripts),
-                ``launch`` (Docker or native), ``Dockerfile`` (the base image), ``backendai`` (a Backend.AI
-                variant of a benchmark's image), ``slurm_train.sh`` (the ``sbatch`` example).
+- ``harness``     the ``Task`` contract (QSL side), the SUT, ``run()`` for one scenario in one mode.
+- ``settings``    scenario/mode config -> ``mlperf_loadgen.TestSettings`` (built-in mlperf.conf, retired-model
+                  rules, ``--config``, user.conf, audit.config, quick flags).
+- ``backends/``   ``pytorch``, ``onnxruntime``, ``tf``, ``tflite`` and ``null`` behind a lazy registry; model-file
+                  checks; export parity.
+- ``cli``         the reference harness's flags, ``--profile``, one-line usage errors, ``execute``.
+- ``report``      LoadGen's logs -> the reference's one-line summary and a results JSON.
+- ``accuracy``    the one reader of ``mlperf_log_accuracy.json``; named metrics with their scale.
+- ``exported``    where inference finds an exported model and its ``export.json``.
+- ``environment`` command, revision, packages and hardware, for every results file.
+- ``plots``       the latency histogram and the training curve.
 
-``harness``, ``settings``, ``report``, ``timing``, ``data`` and ``cli`` import no ML framework. Importing this
-package has no side effects.
+The other rooms:
+
+- ``training/``   the training contract (``workload``), its one ``driver``, ``timing`` (mllog), ``distributed``
+                  (torchrun), ``checkpoint`` (safetensors).
+- ``data/``       download, safe extraction, manifests and verification, whole-or-nothing files and folders,
+                  preprocessing caches, worker pools (one module each).
+- ``deploy/``     where a benchmark runs, standard library only: ``scripts`` (every folder's shell scripts),
+                  ``launch`` (Docker or native), ``Dockerfile`` (the base image), ``backendai``, ``slurm_train.sh``.
+
+Only ``backends/`` (each backend module) and ``training/`` (but ``timing``) import an ML framework; a test imports
+the rest with torch, tensorflow and onnxruntime blocked. Importing this package has no side effects.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""LoadGen's logs -> the reference's summary line, one results JSON and a latency histogram.
+"""LoadGen's logs -> the reference's summary line, one results JSON and a latency histogram (``loadgen.plots``).
 
 Every figure comes from LoadGen: the detail log (``mlperf_log_detail.txt``) for validity, throughput, mean and
 the percentiles LoadGen reports, and the trace (``mlperf_log_trace.json``) for the per-sample latencies behind
@@ -11,25 +11,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
-import platform
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from loadgen.accuracy import Accuracy
+from loadgen.environment import environment
+from loadgen.plots import write_histogram
 from loadgen.settings import RunSettings
 
 # The reference harness's tiles (percent).
 TILES = (50.0, 80.0, 90.0, 95.0, 99.0, 99.9)
-PACKAGES = ("mlcommons-loadgen", "mlperf-logging", "numpy", "torch", "torchvision", "onnxruntime",
-            "onnxruntime-gpu", "tensorflow-cpu", "tensorflow", "ai-edge-litert")
 _MLLOG = ":::MLLOG "
 _SAMPLE_EVENT = re.compile(rb'^\{"name":"Sample","cat":"default","ph":"b".*?"complete_ns":(\d+)')
 
@@ -137,103 +132,11 @@ def _qps(detail: dict[str, Any], time_s: float | None) -> float | None:
     return qps
 
 
-def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
-    """What a reader needs to reproduce the figures: the command, revision, packages and hardware."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return {
-        "command": list(command) if command is not None else list(sys.argv),
-        "git_revision": _git_revision(),
-        "python": platform.python_version(),
-        "packages": versions,
-        "cpu_model": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "gpu": _gpus(),
-        "platform": platform.platform(),
-    }
-
-
-def _git_revision() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if rev.returncode != 0:
-        return None
-    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _gpus() -> list[str]:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """``data`` as indented JSON, written whole or not at all (:func:`loadgen.data.write_atomic`)."""
     from loadgen.data import write_atomic
 
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def _figure():
-    """A figure on matplotlib's object API (no pyplot, so no global state) and its one axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _save(fig, path: Path) -> None:
-    """Save to a temporary name and rename: readers never see half a PNG."""
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
-
-
-def write_histogram(path: Path, latencies_ns: np.ndarray, title: str, tiles: dict[str, float]) -> None:
-    """A latency histogram PNG with the tiles marked.
-
-    The x axis ends a little past the 99.9th percentile so that one slow sample cannot flatten the picture; how
-    many samples lie beyond is stated on the chart.
-    """
-    ms = latencies_ns / 1e6
-    edge = max(tiles.get("99.9", float(ms.max()) / 1e3) * 1e3 * 1.15, float(ms.min()) * 1.01 + 1e-6)
-    beyond = int((ms > edge).sum())
-    fig, ax = _figure()
-    ax.hist(ms[ms <= edge], bins=min(100, max(10, len(ms) // 20)), color="#4477aa")
-    colours = ["#228833", "#ccbb44", "#ee6677", "#aa3377", "#66ccee", "#000000"]
-    for (p, v), colour in zip(tiles.items(), colours, strict=False):
-        ax.axvline(v * 1e3, color=colour, lw=1.0, ls="--", label=f"p{p}: {v * 1e3:.3f} ms")
-    ax.legend(fontsize=8)
-    note = f"; {beyond} samples beyond {edge:.3f} ms not drawn" if beyond else ""
-    ax.set_xlabel(f"latency (ms), from LoadGen's trace, {len(ms)} samples{note}", fontsize=9)
-    ax.set_ylabel("samples")
-    ax.set_title(title, fontsize=10)
-    _save(fig, path)
 
 
 def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: float | None = None,
@@ -307,18 +210,3 @@ def write_failure(out: Path, rs: RunSettings, error: str, detail: str | None,
         "status": "failed", "scenario": rs.scenario, "mode": rs.mode, "model": rs.model, "error": error,
         "traceback": detail, "settings": dataclasses.asdict(rs), "environment": environment(command),
     })
-
-
-def write_curve(path: Path, xs: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, title: str,
-                target: float | None = None) -> None:
-    """A training curve PNG: one line per series over ``xs``, and the target as a dashed line."""
-    fig, ax = _figure()
-    for name, ys in series.items():
-        ax.plot(xs[: len(ys)], ys, marker="o", ms=3, label=name)
-    if target is not None:
-        ax.axhline(target, color="#cc6677", ls="--", lw=1, label=f"target {target}")
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    _save(fig, path)

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from loadgen import cli, report
+from loadgen import cli, plots, report
+from loadgen.environment import environment
 from loadgen.training import distributed
 from loadgen.training.checkpoint import CheckpointError, load_training, save_state, save_training
 from loadgen.training.timing import MLLog
@@ -305,13 +306,13 @@ class _Run:
             "steps": self.step}, out)
         series = {k: v for k, v in self.history.items() if k != "epoch"}
         target = next(iter(w.targets.values())) if len(w.targets) == 1 else None
-        report.write_curve(out / "training_curve.png", self.history["epoch"], series, "epoch",
+        plots.write_curve(out / "training_curve.png", self.history["epoch"], series, "epoch",
                            f"{w.describe()}: {', '.join(w.targets)} and train loss per evaluation", target)
         report.write_json_atomic(out / RESULT, {
             "benchmark": w.name, "config": args.config, "division": self.cfg.division, "seed": self.seed,
             "world_size": self.world.world_size, "reached_target": self.reached, "metrics": self.metrics,
             "targets": w.targets, "epochs": epochs, "steps": self.step, "time_to_train_s": seconds,
-            "resumed": bool(args.resume), "history": self.history, "environment": report.environment()})
+            "resumed": bool(args.resume), "history": self.history, "environment": environment()})
         status = "reached" if self.reached else "did not reach"
         goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
         got = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())

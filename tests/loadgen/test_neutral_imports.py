@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "loadgen.accuracy", "loadgen.exported",
+           "loadgen.environment", "loadgen.plots",
            "loadgen.training", "loadgen.training.timing", "loadgen.data", "loadgen.data.cli", "loadgen.cli",
            "loadgen.backends", "loadgen.backends.null", "loadgen.__main__", "loadgen.deploy.scripts",
            "loadgen.deploy.launch", "loadgen.deploy.backendai"]
