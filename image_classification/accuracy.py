@@ -14,18 +14,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadgen.accuracy import Accuracy, Metric, read_log
+from loadgen.accuracy import Accuracy, Metric, command, read_log
 
 PROG = "python -m image_classification.accuracy"
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    from loadgen.cli import ArgumentParser, existing_file
+    from loadgen.accuracy import get_args_parser as accuracy_parser
+    from loadgen.cli import existing_file
 
-    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mlperf-accuracy-file", required=True, type=existing_file,
-                        help="LoadGen's accuracy log (default: required)")
+    parser = accuracy_parser(PROG, __doc__, add_help)
     parser.add_argument("--imagenet-val-file", required=True, type=existing_file,
                         help="val_map.txt with the labels (default: required)")
     parser.add_argument("--dtype", default="int64", choices=["int64", "int32", "float32"],
@@ -58,13 +56,8 @@ def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") 
 
 
 def main(args) -> int:
-    try:
-        result = top1(args.mlperf_accuracy_file, read_labels(args.imagenet_val_file), args.dtype)
-    except (OSError, ValueError) as exc:  # ValueError covers bad JSON and the data problems named above
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"accuracy={100 * result['top1']:.3f}%, good={result['good']}, total={result['total']}")
-    return 0
+    return command(PROG, lambda: top1(args.mlperf_accuracy_file, read_labels(args.imagenet_val_file), args.dtype),
+                   lambda r: f"accuracy={100 * r['top1']:.3f}%, good={r['good']}, total={r['total']}")
 
 
 if __name__ == "__main__":

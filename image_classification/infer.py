@@ -16,7 +16,7 @@ import numpy as np
 from image_classification import accuracy, data, mini
 from loadgen import cli, exported
 from loadgen.accuracy import Accuracy
-from loadgen.backends import BACKENDS, BackendError, backend_class
+from loadgen.backends import BACKENDS, backend_class
 from loadgen.harness import InMemoryTask
 
 DEFAULT_MODEL_DIR = Path("results/image_classification/train/export")
@@ -101,13 +101,7 @@ def make_task(args) -> ImageNetTask:
 
 def main(args) -> int:
     prog = "python -m image_classification.infer"
-    try:
-        resolve(args)
-    except BackendError as exc:
-        cli.die(prog, str(exc))
-    except ValueError as exc:  # an export.json that does not parse
-        cli.die(prog, str(exc), cli.EXIT_FAILURE)
-    return cli.execute(args, _task_or_exit, prog=prog)
+    return cli.resolve_and_execute(args, resolve, _task_or_exit, prog)
 
 
 def _task_or_exit(args) -> ImageNetTask:

@@ -96,9 +96,6 @@ def lr_at(step: int, steps_per_epoch: int, cfg: Config, total_epochs: int) -> fl
 class ImageClassification(Workload):
     """ResNet-50 v1.5 (or MobileNet-v1) on ImageNet-format folders, to a top-1 target."""
 
-    prog = "python -m image_classification.train"
-    description = __doc__
-    default_output = "results/image_classification/train"
     configs = CONFIGS
     mllog_benchmark = "resnet"
     ruleset = "4.0.0"

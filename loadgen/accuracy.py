@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,29 @@ def read_log(path: str | Path, dtype: np.dtype | str = np.uint8) -> dict[int, np
 def in_order(responses: Mapping[int, np.ndarray]) -> Sequence[tuple[int, np.ndarray]]:
     """The responses sorted by sample index, so a metric over them never depends on LoadGen's issue order."""
     return sorted(responses.items())
+
+
+def get_args_parser(prog: str, description: str | None, add_help: bool = True):
+    """The parser every benchmark's ``accuracy.py`` starts from: LoadGen's accuracy log, as the reference names
+    the flag; each adds what its metric needs (labels, a dtype)."""
+    import argparse
+
+    from loadgen.cli import ArgumentParser, existing_file
+
+    parser = ArgumentParser(prog=prog, description=description, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mlperf-accuracy-file", required=True, type=existing_file,
+                        help="LoadGen's accuracy log (default: required)")
+    return parser
+
+
+def command(prog: str, compute: Callable[[], Accuracy], line: Callable[[Accuracy], str]) -> int:
+    """The body of every ``accuracy.py``'s ``main``: print ``line(compute())``, or one line naming what could not
+    be read (a missing or broken log, a bad label file) and exit 1."""
+    try:
+        result = compute()
+    except (OSError, ValueError) as exc:  # ValueError covers bad JSON and the data problems the readers name
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(line(result))
+    return 0

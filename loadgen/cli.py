@@ -205,6 +205,22 @@ def execute(args: argparse.Namespace, make_task: Callable[[argparse.Namespace], 
     return _guarded(prog, _execute, args, make_task, prog)
 
 
+def resolve_and_execute(args: argparse.Namespace, resolve: Callable[[argparse.Namespace], Any],
+                        make_task: Callable[[argparse.Namespace], Any], prog: str) -> int:
+    """The end of every benchmark's ``infer.main``: ``resolve(args)`` fills in what the user left out (the model
+    file, settings from its export.json), then :func:`execute`. A model that cannot be found is a usage error
+    (exit 2); an export.json that does not parse is a data error (exit 1)."""
+    from loadgen.backends import BackendError
+
+    try:
+        resolve(args)
+    except BackendError as exc:
+        die(prog, str(exc))
+    except ValueError as exc:
+        die(prog, str(exc), EXIT_FAILURE)
+    return execute(args, make_task, prog)
+
+
 def _guarded(prog: str, body: Callable[..., int], *body_args) -> int:
     """Run ``body`` with SIGTERM taken as Ctrl-C, and Ctrl-C outside a run's own handling ending the process."""
     import signal

@@ -98,63 +98,6 @@ class Task(abc.ABC):
         return None
 
 
-class InMemoryTask(Task):
-    """Samples of one fixed shape, built by ``make_sample(index)`` when LoadGen loads them and dropped when it
-    unloads them.
-
-    Loaded samples are kept stacked, so a batch is one fancy-indexing copy per input.
-    """
-
-    def __init__(self, make_sample: Callable[[int], np.ndarray | Sequence[np.ndarray]], total_count: int,
-                 performance_count: int | None = None) -> None:
-        if total_count < 1:
-            raise ValueError(f"total_count must be >= 1, got {total_count}")
-        self._make = make_sample
-        self._total = total_count
-        self._perf = min(performance_count or total_count, total_count)
-        self._samples: dict[int, tuple[np.ndarray, ...]] = {}
-        self._stacked: list[np.ndarray] = []
-        self._row = np.full(total_count, -1, dtype=np.int64)
-
-    @property
-    def total_count(self) -> int:
-        return self._total
-
-    @property
-    def performance_count(self) -> int:
-        return self._perf
-
-    @property
-    def loaded(self) -> frozenset[int]:
-        return frozenset(self._samples)
-
-    def load(self, indices: Sequence[int]) -> None:
-        for i in indices:
-            if i not in self._samples:
-                sample = self._make(i)
-                self._samples[i] = (sample,) if isinstance(sample, np.ndarray) else tuple(sample)
-        self._restack()
-
-    def unload(self, indices: Sequence[int]) -> None:
-        for i in indices:
-            self._samples.pop(i, None)
-        self._restack()
-
-    def _restack(self) -> None:
-        self._row[:] = -1
-        order = list(self._samples)
-        self._row[order] = np.arange(len(order))
-        columns = zip(*(self._samples[i] for i in order), strict=True) if order else []
-        self._stacked = [np.stack(col) for col in columns]
-
-    def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
-        rows = self._row[indices]
-        if rows.min(initial=0) < 0:
-            missing = indices[rows < 0][:5].tolist()
-            raise KeyError(f"samples {missing} were not loaded by LoadGen")
-        return [col[rows] for col in self._stacked]
-
-
 def pad(arrays: Sequence[np.ndarray], value: float | int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stack arrays that differ in length on axis 0: ``(batch, longest, ...)`` filled with ``value``, and the
     int64 length of each. The other axes must agree."""
@@ -222,6 +165,39 @@ class RaggedTask(Task):
         appends the lengths of the first field: ``[field0 (B, L, ...), field1 ..., lengths (B,)]``."""
         fields = [pad(column)[0] for column in zip(*samples, strict=True)]
         return [*fields, pad([s[0] for s in samples])[1]]
+
+
+class InMemoryTask(RaggedTask):
+    """A :class:`RaggedTask` whose samples share one shape: loaded samples are also kept stacked, so a batch is
+    one fancy-indexing copy per input instead of a collate."""
+
+    def __init__(self, make_sample: Callable[[int], np.ndarray | Sequence[np.ndarray]], total_count: int,
+                 performance_count: int | None = None) -> None:
+        super().__init__(make_sample, total_count, performance_count)
+        self._stacked: list[np.ndarray] = []
+        self._row = np.full(total_count, -1, dtype=np.int64)
+
+    def load(self, indices: Sequence[int]) -> None:
+        super().load(indices)
+        self._restack()
+
+    def unload(self, indices: Sequence[int]) -> None:
+        super().unload(indices)
+        self._restack()
+
+    def _restack(self) -> None:
+        self._row[:] = -1
+        order = list(self._samples)
+        self._row[order] = np.arange(len(order))
+        columns = zip(*(self._samples[i] for i in order), strict=True) if order else []
+        self._stacked = [np.stack(col) for col in columns]
+
+    def inputs(self, indices: np.ndarray) -> Sequence[np.ndarray]:
+        rows = self._row[indices]
+        if rows.min(initial=0) < 0:
+            missing = indices[rows < 0][:5].tolist()
+            raise KeyError(f"samples {missing} were not loaded by LoadGen")
+        return [col[rows] for col in self._stacked]
 
 
 class RunAborted(RuntimeError):

@@ -16,19 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.accuracy import Accuracy, Metric, in_order, read_log
+from loadgen.accuracy import Accuracy, Metric, command, in_order, read_log
 
 PROG = "python -m recommendation.accuracy"
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    from loadgen.cli import ArgumentParser, existing_file
+    from loadgen.accuracy import get_args_parser as accuracy_parser
 
-    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mlperf-accuracy-file", required=True, type=existing_file,
-                        help="LoadGen's accuracy log (default: required)")
-    return parser
+    return accuracy_parser(PROG, __doc__, add_help)
 
 
 def read_pairs(accuracy_log: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -53,13 +49,8 @@ def auc(accuracy_log: str | Path) -> Accuracy:
 
 
 def main(args) -> int:
-    try:
-        r = auc(args.mlperf_accuracy_file)
-    except (OSError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{r.text()}, rows={r['rows']}, samples={r['samples']}")
-    return 0
+    return command(PROG, lambda: auc(args.mlperf_accuracy_file),
+                   lambda r: f"{r.text()}, rows={r['rows']}, samples={r['samples']}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 
 from loadgen import cli, exported
 from loadgen.accuracy import Accuracy
-from loadgen.backends import BACKENDS, BackendError
+from loadgen.backends import BACKENDS
 from loadgen.data import DataError
 from loadgen.harness import RaggedTask
 from recommendation import accuracy, data, mini
@@ -174,13 +174,7 @@ def main(args) -> int:
     low, high = args.samples_to_aggregate_min, args.samples_to_aggregate_max
     if (low is None) != (high is None) or (low is not None and low > high):
         cli.die(prog, "--samples-to-aggregate-min and --samples-to-aggregate-max go together, with min <= max")
-    try:
-        resolve(args)
-    except BackendError as exc:
-        cli.die(prog, str(exc))
-    except ValueError as exc:  # an export.json that does not parse
-        cli.die(prog, str(exc), cli.EXIT_FAILURE)
-    return cli.execute(args, _task_or_exit, prog=prog)
+    return cli.resolve_and_execute(args, resolve, _task_or_exit, prog)
 
 
 if __name__ == "__main__":

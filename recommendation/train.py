@@ -84,9 +84,6 @@ def lr_at(step: int, cfg: Config) -> float:
 class Recommendation(Workload):
     """DLRM on Criteo click logs (Terabyte, Kaggle or the synthetic mini set), to a test-AUC target."""
 
-    prog = "python -m recommendation.train"
-    description = __doc__
-    default_output = "results/recommendation/train"
     configs = CONFIGS
     mllog_benchmark = "dlrm"
     ruleset = "2.1.0"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -67,9 +68,10 @@ class Workload:
     marked *required*; the others have defaults that fit most benchmarks."""
 
     # -- declared once per benchmark (class attributes) ---------------------------------------------------
-    prog: ClassVar[str]  # e.g. "python -m recommendation.train"
-    description: ClassVar[str] = ""  # the --help text: usually the train.py module docstring
-    default_output: ClassVar[str]  # e.g. "results/recommendation/train"
+    # Derived from the module that defines the workload (see __init_subclass__) unless a subclass sets them:
+    prog: ClassVar[str]  # "python -m <benchmark>.train"
+    description: ClassVar[str]  # the --help text: the train.py module docstring
+    default_output: ClassVar[str]  # "results/<benchmark>/train"
     configs: ClassVar[Mapping[str, Any]]  # recipe name -> a frozen dataclass with division, batch_size, epochs
     default_config: ClassVar[str] = "mini"
     mllog_benchmark: ClassVar[str]  # submission_benchmark, as the compliance checker's ruleset names it
@@ -80,6 +82,15 @@ class Workload:
     hyperparameter_keys: ClassVar[tuple[str, ...]] = ()
     # Exceptions that mean bad input data: the driver prints their last line as one error and exits 1.
     data_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        module = sys.modules[cls.__module__]
+        # Run as ``python -m <benchmark>.train``, the module is __main__; its spec keeps the importable name.
+        name = module.__spec__.name if cls.__module__ == "__main__" and module.__spec__ else cls.__module__
+        cls.prog = cls.__dict__.get("prog", f"python -m {name}")
+        cls.description = cls.__dict__.get("description", module.__doc__ or "")
+        cls.default_output = cls.__dict__.get("default_output", f"results/{name.split('.')[0]}/train")
 
     def __init__(self, args: argparse.Namespace, cfg: Any, world: World, device: torch.device) -> None:
         self.args, self.cfg, self.world, self.device = args, cfg, world, device
