@@ -65,7 +65,7 @@ CONFIGS = {
     "kaggle": Config(division="open", arch="kaggle", batch_size=128, base_lr=0.1, warmup_steps=0,
                      decay_start_step=0, decay_steps=0, test_freq=100_000, epochs=1, max_ind_range=-1),
     # The embedded SYNTHETIC mini set (138,000 training lines), open division: batch 64, learning rate 0.5,
-    # evaluated 8 times an epoch; it reaches the target in about half an epoch.
+    # evaluated 8 times an epoch; it reaches the target in about a quarter of an epoch (see mini.py).
     "mini": Config(division="open", arch="mini", batch_size=64, base_lr=0.5, warmup_steps=100, decay_start_step=2000,
                    decay_steps=4000, test_freq=270, epochs=3, max_ind_range=100_000),
 }

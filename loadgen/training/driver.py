@@ -45,7 +45,6 @@ from loadgen.training.timing import MLLog
 from loadgen.training.workload import Shard, Workload
 
 LOG, RESUME, RESULT = "mlperf_train_log.txt", "resume", "train_result.json"
-PROG = "train"  # the prefix of one-line errors, as every benchmark's training has printed them
 
 
 def target_value(text: str) -> tuple[str | None, float]:
@@ -93,15 +92,15 @@ def main(workload: type[Workload], args: argparse.Namespace) -> int:
         if args.resume and not (out / RESUME).is_dir():
             raise UsageError(f"--resume: no checkpoint in {out / RESUME} (a run saves one at each evaluation)")
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{workload.prog}: error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     try:
         return distributed.run(args.device, lambda world: _Run(workload, args, cfg, targets, out, world).train(),
-                               prog=PROG)
+                               prog=workload.prog)
     except (*workload.data_errors, CheckpointError) as exc:
         # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
-        print(f"{PROG}: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        print(f"{workload.prog}: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
         return 1
 
 

@@ -84,7 +84,8 @@ def test_an_uneven_global_batch_is_refused_in_one_line(bench, datasets, tmp_path
                                    "--max-steps", "1", "--output", str(tmp_path)),
                           cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode != 0
-    message = "train: error: the global batch size 15 does not split over 2 processes; pick a multiple of 2"
+    message = (f"python -m {bench}.train: error: the global batch size 15 does not split over 2 processes; "
+               "pick a multiple of 2")
     assert proc.stderr.count(message) == 2  # each rank says it once, before any collective could wait
 
 

@@ -117,7 +117,7 @@ def test_one_target_out_of_reach_runs_every_epoch_and_exits_1(tmp_path, capsys):
 
 def test_a_bare_target_is_refused_when_there_are_two(tmp_path, capsys):
     assert run(tmp_path, "--target", "0.5") == 2
-    assert capsys.readouterr().err.strip() == ("train: error: --target: this config has 2 targets (accuracy, "
+    assert capsys.readouterr().err.strip() == (f"{Toy.prog}: error: --target: this config has 2 targets (accuracy, "
                                                "confidence); name one as NAME=VALUE")
 
 
@@ -150,7 +150,7 @@ def test_resume_mid_epoch_with_a_step_cadence(tmp_path):
 
 def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path, capsys):
     assert run(tmp_path, "--resume") == 2
-    assert "train: error: --resume: no checkpoint in" in capsys.readouterr().err
+    assert f"{Toy.prog}: error: --resume: no checkpoint in" in capsys.readouterr().err
 
 
 def test_eval_stop_comes_after_the_real_evaluation(tmp_path, monkeypatch):
