@@ -14,7 +14,8 @@ saves a resume checkpoint after each evaluation, and at the end the model checkp
 Exit codes: 0 when the target was reached, and also when ``--max-steps`` cut the run short (a smoke test is
 not a failed run); 1 when the epochs ran out before the target, or on bad data; 2 for bad usage.
 
-``--resume`` continues from ``OUTPUT/resume/`` (the last evaluation): weights, optimizer state, step, epoch,
+``--resume`` continues from ``OUTPUT/resume/`` (the last evaluation, saved there by default for open-division
+configs, with ``--save-resume`` for closed ones): weights, optimizer state, step, epoch,
 history and seed; the mllog log is cut back to that evaluation and continued, so it reads as one run whose time
 to train counts from the first ``run_start`` (including the time the run was down). The data order is keyed by
 (seed, epoch), so for the same seed a resumed run trains on the same batches as an uninterrupted one.
@@ -72,6 +73,10 @@ def get_args_parser(workload: type[Workload], add_help: bool = True) -> argparse
                         help="stop after this many steps, for smoke tests (default: None)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint of the last evaluation in --output (default: False)")
+    parser.add_argument("--save-resume", action=argparse.BooleanOptionalAction, default=None,
+                        help="save model and optimizer after each evaluation, for --resume; the saving counts in "
+                             "the time to train, which at reference scale (DLRM's tables) it would lengthen "
+                             "(default: on for open-division configs, off for closed ones)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
     parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
                         help=f"torch intra-op threads (default: {os.cpu_count()})")
@@ -90,7 +95,8 @@ def main(workload: type[Workload], args: argparse.Namespace) -> int:
         targets = _targets(workload.default_targets(cfg), args.target)
         out = Path(args.output)
         if args.resume and not (out / RESUME).is_dir():
-            raise UsageError(f"--resume: no checkpoint in {out / RESUME} (a run saves one at each evaluation)")
+            raise UsageError(f"--resume: no checkpoint in {out / RESUME} (a run saves one at each evaluation "
+                             "with --save-resume, the default for open-division configs)")
     except UsageError as exc:
         print(f"{workload.prog}: error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
@@ -147,6 +153,7 @@ class _Run:
         self.w = workload(args, cfg, world, self.device)
         self.w.targets = targets
         self.every = self.w.every()
+        self.save_resume = args.save_resume if args.save_resume is not None else cfg.division == "open"
         self.step = self.epoch = 0
         self.metrics: dict[str, float] = {}
         self.reached = self.stop = False
@@ -282,7 +289,8 @@ class _Run:
                 goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
                 print(f"epoch {epoch_num} (step {self.step}): train loss {loss:.4f}, {shown} (target {goal})",
                       flush=True)
-            self._save_resume(epoch_num)
+            if self.save_resume:
+                self._save_resume(epoch_num)
 
     def _save_resume(self, epoch_num: float) -> None:
         log = self.log

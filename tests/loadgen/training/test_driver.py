@@ -28,7 +28,7 @@ class Toy(Workload):
 
     prog = "python -m toy.train"
     default_output = "unused"
-    configs = {"mini": ToyConfig(), "steps": ToyConfig(epochs=2)}
+    configs = {"mini": ToyConfig(), "steps": ToyConfig(epochs=2), "closed": ToyConfig(division="closed")}
     mllog_benchmark = "toy"
     ruleset = "none"
     hyperparameter_keys = ("opt_name",)
@@ -167,3 +167,13 @@ def test_a_workload_missing_a_rule_key_fails_before_training(tmp_path, monkeypat
     with pytest.raises(RuntimeError, match=r"lacks the rule keys \['sgd_opt_momentum'\]"):
         run(tmp_path)
     assert "run_start" not in (tmp_path / driver.LOG).read_text()
+
+
+@pytest.mark.parametrize(("config", "flags", "saved"), [("mini", [], True), ("closed", [], False),
+                                                        ("closed", ["--save-resume"], True),
+                                                        ("mini", ["--no-save-resume"], False)])
+def test_resume_checkpoints_are_saved_by_default_only_for_open_division(tmp_path, config, flags, saved):
+    # Saving model and optimizer after each evaluation counts in the time to train: a closed (timed reference)
+    # run saves none unless asked.
+    run(tmp_path, "--config", config, "--epochs", "2", *flags)
+    assert (tmp_path / "resume").is_dir() == saved
