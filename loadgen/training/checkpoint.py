@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from loadgen.data import atomic_folder
 from loadgen.report import write_json_atomic
 
 WEIGHTS, META = "model.safetensors", "model.json"
@@ -61,7 +62,7 @@ def load_state(folder: str | os.PathLike) -> tuple[dict, dict]:
 
 
 def save_training(out: str | os.PathLike, model_state: dict, optimizer_state: dict, meta: dict) -> Path:
-    """A resume checkpoint: weights and optimizer tensors in safetensors, everything else in the JSON.
+    """A resume checkpoint, whole or not at all: weights and optimizer tensors in safetensors, the rest in JSON.
 
     ``optimizer_state`` is ``torch.optim.Optimizer.state_dict()``: its tensors (momentum buffers, step counts)
     go to the safetensors file as ``optimizer.<param>.<name>``; its param_groups and any non-tensor state (a
@@ -78,7 +79,11 @@ def save_training(out: str | os.PathLike, model_state: dict, optimizer_state: di
             else:
                 other.setdefault(str(index), {})[name] = value
     meta = {**meta, "optimizer": {"param_groups": optimizer_state["param_groups"], "state": other}}
-    return save_state(tensors, meta, out)
+    # Both files are written into a folder renamed into place: a crash leaves the previous checkpoint (or none),
+    # never the weights of one evaluation beside the JSON of another.
+    with atomic_folder(out) as tmp:
+        save_state(tensors, meta, tmp)
+    return Path(out) / WEIGHTS
 
 
 def load_training(folder: str | os.PathLike) -> tuple[dict, dict, dict]:
