@@ -144,14 +144,15 @@ def _is_graph_input(program: dict, arg: dict) -> bool:
     return any(arg is a for a in graph.get("inputs") or [])
 
 
-def check_pt2(path: str) -> dict[str, bytes]:
+def check_pt2(path: str, source=None) -> dict[str, bytes]:
     """Refuse a ``.pt2`` that torch.export.load would unpickle or exec; return its sample-input payloads.
 
     The sample inputs are pickles that torch first tries with ``weights_only=True`` and, if that fails, loads
     with full unpickling. The caller must load each with ``weights_only=True`` itself and refuse on failure.
+    ``source``, a file object of the bytes at ``path``, lets the caller check and load one and the same bytes.
     """
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source if source is not None else path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise BackendError(f"{path}: not a torch.export .pt2 archive (a zip file): {exc}") from None
     with archive:

@@ -21,8 +21,14 @@ from loadgen.backends.model_files import check_pt2, refuse
 
 
 def load_pt2(path: str) -> torch.export.ExportedProgram:
-    """``torch.export.load`` of a file that passed :func:`check_pt2`, with every pickle proven safe first."""
-    for member, data in check_pt2(path).items():
+    """``torch.export.load`` of a file that passed :func:`check_pt2`, with every pickle proven safe first.
+
+    The file is read once, and the bytes that were checked are the bytes torch loads: a file swapped on disk
+    between the check and the load cannot slip through.
+    """
+    with open(path, "rb") as f:
+        archive = io.BytesIO(f.read())
+    for member, data in check_pt2(path, archive).items():
         # torch.export.load tries weights_only=True and, on failure, unpickles fully. Trying it here first
         # means that any payload torch gets to load is one the safe unpickler already accepted.
         try:
@@ -35,7 +41,8 @@ def load_pt2(path: str) -> torch.export.ExportedProgram:
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        return torch.export.load(path)
+        archive.seek(0)
+        return torch.export.load(archive)
     finally:
         logger.setLevel(level)
 
