@@ -113,16 +113,17 @@ def test_unreachable_server_fails_after_retries(tmp_path):
 
 
 def _tar(path, members):
+    """members: (name, kind, link) with kind file, symlink, hardlink or chardev."""
     with tarfile.open(path, "w") as tf:
-        for name, kind, target in members:
+        for name, kind, link in members:
             info = tarfile.TarInfo(name)
             if kind == "file":
                 info.size = 3
                 tf.addfile(info, io.BytesIO(b"abc"))
-            else:
-                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
-                info.linkname = target
-                tf.addfile(info)
+                continue
+            info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chardev": tarfile.CHRTYPE}[kind]
+            info.linkname = link or ""
+            tf.addfile(info)
     return path
 
 
@@ -250,21 +251,6 @@ def test_prefetch_stops_its_producer_when_the_consumer_stops():
 
 
 # ------------------------------------------------------------------ crafted archives, usage errors, partial folders
-def _crafted_tar(path, members):
-    """members: (name, kind, link) with kind file, symlink, hardlink or chardev."""
-    with tarfile.open(path, "w") as tf:
-        for name, kind, link in members:
-            info = tarfile.TarInfo(name)
-            if kind == "file":
-                info.size = 3
-                tf.addfile(info, io.BytesIO(b"abc"))
-                continue
-            info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chardev": tarfile.CHRTYPE}[kind]
-            info.linkname = link or ""
-            tf.addfile(info)
-    return path
-
-
 CRAFTED = {
     "chained-symlinks": [("f", "file", None), ("a", "symlink", "f"), ("b", "symlink", "a"), ("c", "symlink", "b")],
     "symlink-via-symlinked-dir": [("d/e/f", "file", None), ("l", "symlink", "d/e"), ("m", "symlink", "l/../f")],
@@ -286,7 +272,7 @@ def test_crafted_archives_are_refused_in_one_line_by_the_cli(case, tmp_path, cap
 
     archive = tmp_path / "a.tar"
     if case in CRAFTED:
-        _crafted_tar(archive, CRAFTED[case])
+        _tar(archive, CRAFTED[case])
     elif case.startswith("truncated"):
         payload = bytes(hashlib.sha256(str(i).encode()).digest()[0] for i in range(20000))  # incompressible
         _tar(tmp_path / "whole.tar", [])
