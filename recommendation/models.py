@@ -7,9 +7,11 @@ the bottom MLP's output and go through the top MLP and a sigmoid.
 Module names match the reference's (``emb_l.K.weight``, ``bot_l.N.weight``, ``top_l.N.weight``), so its
 checkpoints ``tb0875_10M.pt`` and ``tb00_40M.pt`` load as they are (see :func:`load_reference_checkpoint`).
 
-Plain PyTorch, not torchrec: torchrec needs fbgemm-gpu built for the exact torch version, and no fbgemm-gpu wheel
-matches the pinned torch 2.14.1; ``nn.EmbeddingBag`` holds the same tables, and with one index per sample (Criteo
-is one-hot) a row lookup is what a bag of one sums to, which also exports to ONNX as a plain Gather.
+This is the single-process model (the demo, the tests, inference and export): ``nn.EmbeddingBag`` holds the
+tables, and with one index per sample (Criteo is one-hot) a row lookup is what a bag of one sums to, which also
+exports to ONNX as a plain Gather. Under torchrun the tables are sharded over the processes by TorchRec instead
+(:mod:`recommendation.sharded`), around the same MLPs and the same :func:`interact`, and saved back in this
+model's layout.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ ARCHS = {
     "mini": Arch(bottom=(13, 64, 16), top=(64, 32, 1), dim=16),
 }
 
+# How TorchRec may split the tables over the processes of a torchrun job (recommendation.sharded), besides
+# "auto", the planner's choice per table. Here, not there, so that the flags parse without importing torchrec.
+SHARDING_TYPES = ("table_wise", "row_wise", "column_wise")
+
 
 def _mlp(widths: Sequence[int], sigmoid_last: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -74,16 +80,19 @@ def _pairs() -> torch.Tensor:
 
 
 class DLRM(nn.Module):
-    def __init__(self, arch: Arch, table_sizes: Sequence[int]) -> None:
+    def __init__(self, arch: Arch, table_sizes: Sequence[int], tables: bool = True) -> None:
+        """``tables=False`` leaves the tables unallocated (on the meta device, uninitialised): the sharded model
+        takes the MLPs alone when the tables are too large for one host (see recommendation.sharded)."""
         super().__init__()
         if len(table_sizes) != N_SPARSE:
             raise ValueError(f"DLRM needs {N_SPARSE} table sizes, got {len(table_sizes)}")
         self.arch = arch
         self.emb_l = nn.ModuleList()
         for n in table_sizes:
-            bag = nn.EmbeddingBag(n, arch.dim, mode="sum")
-            # The reference's initialisation: U(-sqrt(1/n), sqrt(1/n)) per table of n rows.
-            nn.init.uniform_(bag.weight, -math.sqrt(1.0 / n), math.sqrt(1.0 / n))
+            bag = nn.EmbeddingBag(n, arch.dim, mode="sum", device=None if tables else "meta")
+            if tables:
+                # The reference's initialisation: U(-sqrt(1/n), sqrt(1/n)) per table of n rows.
+                nn.init.uniform_(bag.weight, -math.sqrt(1.0 / n), math.sqrt(1.0 / n))
             self.emb_l.append(bag)
         self.bot_l = _mlp(arch.bottom, sigmoid_last=False)
         interactions = (N_SPARSE + 1) * N_SPARSE // 2
@@ -97,18 +106,22 @@ class DLRM(nn.Module):
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
         """dense (N, 13) float32 after log(x + 1); sparse (N, 26) int64 row indices -> click probability (N, 1)."""
         x = self.bot_l(dense)
-        vectors = [x] + [F.embedding(sparse[:, k], e.weight) for k, e in enumerate(self.emb_l)]
-        t = torch.stack(vectors, dim=1)
-        z = torch.bmm(t, t.transpose(1, 2))
-        return self.top_l(torch.cat([x, z.flatten(1).index_select(1, self.pairs)], dim=1))
+        return interact(x, [F.embedding(sparse[:, k], e.weight) for k, e in enumerate(self.emb_l)], self.top_l,
+                        self.pairs)
 
 
-def build(arch: str, table_sizes: Sequence[int]) -> DLRM:
+def interact(x: torch.Tensor, embedded: Sequence[torch.Tensor], top_l: nn.Module, pairs: torch.Tensor) -> torch.Tensor:
+    """The bottom MLP's output (N, dim) and the 26 looked-up rows (N, dim each) -> click probability (N, 1): their
+    pairwise dot products (``pairs`` of them), after x, through the top MLP. Shared with the sharded model."""
+    t = torch.stack([x, *embedded], dim=1)
+    z = torch.bmm(t, t.transpose(1, 2))
+    return top_l(torch.cat([x, z.flatten(1).index_select(1, pairs)], dim=1))
+
+
+def build(arch: str, table_sizes: Sequence[int], tables: bool = True) -> DLRM:
     if arch not in ARCHS:
         raise ValueError(f"unknown DLRM arch {arch!r} (choose from {', '.join(ARCHS)})")
-    return DLRM(ARCHS[arch], table_sizes)
-
-
+    return DLRM(ARCHS[arch], table_sizes, tables)
 
 
 def _arch_of(state: dict) -> str:

@@ -7,12 +7,16 @@ mlperf_logging.compliance_checker --usage training --ruleset 2.1.0`` (see README
 every key of 3.1.0's closed_dlrm.
 
     python -m recommendation.train --config mini                 # the embedded SYNTHETIC mini set, open division
-    python -m recommendation.train --config terabyte --raw-dir /data/criteo --max-ind-range 40000000
+    python -m recommendation.train --config terabyte --dry-run --world-size 8 --device-memory-gb 80
     torchrun --nproc-per-node 8 -m recommendation.train --config terabyte --device gpu --raw-dir /data/criteo
 
-Under torchrun (``loadgen.training.distributed``) each process reads its slice of every global batch, DDP averages the
-gradients (the embedding tables are replicated, as the reference's data-parallel path does), the seed comes from
-rank 0, and rank 0 alone preprocesses, evaluates, logs and prints the RESULT line.
+Under torchrun (``loadgen.training.distributed``) the 26 embedding tables are sharded over the processes by
+TorchRec (``recommendation.sharded``: the planner's plan, or the one ``--sharding`` forces), updated by SGD fused
+into the backward pass, while DDP averages the MLPs' gradients; each process reads its slice of every global
+batch, the seed comes from rank 0, every rank evaluates its slice of each test batch, and rank 0 alone
+preprocesses, logs, saves (the tables gathered into the single-process layout) and prints the RESULT line.
+``--dry-run`` prints the planner's memory plan for ``--world-size`` devices of ``--device-memory-gb`` each, or
+refuses in one line when the tables do not fit, before any data is read or memory allocated.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from loadgen.data import DataError
 from loadgen.training import distributed, driver
 from loadgen.training.workload import Every, Shard, Workload
 from recommendation import data, mini
-from recommendation.models import ARCHS, build
+from recommendation.models import ARCHS, SHARDING_TYPES, build
 
+TEST_BATCH = 16384  # the reference's --test-mini-batch-size
 TARGET_AUC = 0.8025  # MLPerf training closed rule for DLRM (compliance checker closed_dlrm.yaml, v0.7-v3.1)
 
 
@@ -103,6 +108,17 @@ class Recommendation(Workload):
                                  "--no-mlperf-bin-loader uses the original row-by-row loader")
         parser.add_argument("--test-freq", type=cli.positive(int), default=None,
                             help="iterations between evaluations (default: the config's)")
+        parser.add_argument("--sharding", choices=["auto", *SHARDING_TYPES], default="auto",
+                            help="how TorchRec splits the tables over the processes under torchrun: the planner's "
+                                 "choice per table, or one type for all (default: auto)")
+        plan = parser.add_argument_group("memory plan (no training)")
+        plan.add_argument("--dry-run", action="store_true",
+                          help="print the tables' bytes and the planner's plan per GPU, or refuse in one line "
+                               "when they do not fit; reads no data for --config terabyte (default: False)")
+        plan.add_argument("--world-size", type=cli.positive(int), default=8,
+                          help="GPUs (one process each) to plan for (default: 8)")
+        plan.add_argument("--device-memory-gb", type=cli.positive(float), default=80.0,
+                          help="memory of each GPU in GB of 10^9 bytes (default: 80.0)")
 
     @classmethod
     def configure(cls, args: argparse.Namespace, cfg: Config) -> Config:
@@ -132,13 +148,26 @@ class Recommendation(Workload):
         loader_cls = data.BinLoader if args.mlperf_bin_loader else data.RowLoader
         self.train_loader = loader_cls(data.split_file(self.processed, "train"), cfg.batch_size, cfg.max_ind_range,
                                        shuffle=True, seed=seed, drop_last=True, shard=(world.rank, world.world_size))
-        self.test_loader = data.BinLoader(data.split_file(self.processed, "test"), 16384, cfg.max_ind_range)
+        # Sharded, every rank takes its slice of each test batch, padded to the same size: the tables' lookups are
+        # collective, so the ranks run the same number of forwards of the same shape.
+        self.test_loader = data.BinLoader(data.split_file(self.processed, "test"), TEST_BATCH, cfg.max_ind_range,
+                                          shard=(world.rank, world.world_size) if world.distributed else (0, 1))
         self.sizes = data.table_sizes(self.processed, cfg.max_ind_range)
-        self.model = build(cfg.arch, self.sizes).to(self.device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr)
+        if world.distributed:
+            from recommendation import sharded  # torchrec: only where the tables are sharded
+
+            self.model, self.optimizer, self._parallel = sharded.build_sharded(
+                world, self.device, cfg.arch, self.sizes, cfg.base_lr, world.local_batch(cfg.batch_size),
+                args.sharding)
+        else:
+            self.model = build(cfg.arch, self.sizes).to(self.device)
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr)
         self.criterion = torch.nn.BCELoss()
         self.train_samples, self.eval_samples = len(self.train_loader.rows), len(self.test_loader.rows)
         self.steps_per_epoch = len(self.train_loader)
+
+    def parallel(self):
+        return self._parallel if self.world.distributed else super().parallel()
 
     def init_events(self):
         arch = ARCHS[self.cfg.arch]
@@ -169,10 +198,16 @@ class Recommendation(Workload):
                               torch.from_numpy(label).to(self.device, non_blocking=True))
 
     def evaluate(self, model, shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, labels) of this rank's test batches; AUC needs them all, so merge computes it."""
+        """(scores, labels) of this rank's test rows; AUC needs them all, so merge computes it."""
         scores, labels = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
+        sharded = self.world.distributed
         for i, (dense, sparse, label) in enumerate(self.test_loader):
-            if shard.owns(i):
+            if sharded:  # this rank's slice of every batch, padded with zero rows to the largest slice
+                pad = -(-TEST_BATCH // shard.count) - len(label)
+                score = self._scores(model, np.pad(dense, ((0, pad), (0, 0))), np.pad(sparse, ((0, pad), (0, 0))))
+                scores.append(score[:len(label)].cpu().numpy())
+                labels.append(label)
+            elif shard.owns(i):
                 scores.append(self._scores(model, dense, sparse).cpu().numpy())
                 labels.append(label)
         return np.concatenate(scores), np.concatenate(labels)
@@ -189,8 +224,41 @@ class Recommendation(Workload):
         return f"DLRM ({self.cfg.arch}) on {self.raw.name}"
 
 
+def dry_run(args: argparse.Namespace) -> int:
+    """The memory plan of ``--config`` on ``--world-size`` devices: 0 when it fits, 2 (one line) when not."""
+    from recommendation import sharded  # torchrec
+
+    cfg = Recommendation.configure(args, driver.common_overrides(CONFIGS[args.config], args))
+    if cfg.arch == "terabyte" and args.raw_dir is None:
+        cap = cfg.max_ind_range if cfg.max_ind_range > 0 else None
+        sizes = [min(n, cap) if cap else n for n in data.TERABYTE_TABLE_ROWS_40M]
+    else:  # the sizes of the data at hand (preprocessed once, cached)
+        settings = data.Settings(dataset=args.dataset, max_ind_range=cfg.max_ind_range,
+                                 sub_sample_rate=cfg.sub_sample_rate, chunk_bytes=args.chunk_bytes,
+                                 max_malformed=args.max_malformed)
+        processed = data.preprocess(Path(args.raw_dir) if args.raw_dir else mini.ensure(), args.processed_dir,
+                                    settings, workers=args.preprocess_workers, progress=True)
+        sizes = data.table_sizes(processed, cfg.max_ind_range)
+    memory = int(args.device_memory_gb * 1e9)
+    try:
+        found = sharded.plan_memory(cfg.arch, sizes, args.world_size, memory, cfg.batch_size, args.sharding,
+                                    lr=cfg.base_lr)
+    except sharded.PlanError as exc:
+        print(f"{Recommendation.prog}: error: {exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    print(f"memory plan: {args.config} on {args.world_size} GPUs of {args.device_memory_gb:g} GB, "
+          f"global batch {cfg.batch_size}")
+    print(found.describe(cfg.arch, sizes, memory))
+    print(f"fits: the largest rank holds {max(found.per_rank) / 1e9:.2f} GB of table shards")
+    return 0
+
+
 get_args_parser = functools.partial(driver.get_args_parser, Recommendation)  # (add_help=True)
-main = functools.partial(driver.main, Recommendation)  # (args) -> exit code
+
+
+def main(args: argparse.Namespace) -> int:
+    """Train (the shared driver), or print the memory plan with --dry-run; the exit code."""
+    return dry_run(args) if args.dry_run else driver.main(Recommendation, args)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.distributed as dist
@@ -155,8 +155,8 @@ class OutOfSync(RuntimeError):
     """The ranks' weights differ: the gradients were not averaged the same way everywhere."""
 
 
-def check_in_sync(world: World, model: torch.nn.Module) -> None:
-    """Raise OutOfSync unless every rank holds the same parameters (two sums, compared exactly).
+def check_in_sync(world: World, parameters: Iterable[torch.Tensor]) -> None:
+    """Raise OutOfSync unless every rank holds the same ``parameters`` (two sums, compared exactly).
 
     DDP gives every rank the same averaged gradient, so the weights stay bit-identical; a difference means a rank
     trained on its own. Buffers (BatchNorm's running statistics) are left out: each rank updates them from its
@@ -165,7 +165,7 @@ def check_in_sync(world: World, model: torch.nn.Module) -> None:
     if not world.distributed:
         return
     with torch.no_grad():
-        params = [p.detach().double() for p in unwrap(model).parameters()]
+        params = [p.detach().double() for p in parameters]
         mine = torch.stack([sum(p.sum() for p in params), sum((p * p).sum() for p in params)])
     if dist.get_backend() == "nccl":
         mine = mine.cuda()
@@ -187,6 +187,43 @@ def broadcast_buffers(world: World, model: torch.nn.Module) -> None:
         return
     for buffer in unwrap(model).buffers():
         dist.broadcast(buffer.data, src=0)
+
+
+class DataParallel:
+    """How the driver treats a workload's model across ranks: here, replicated on every rank and DDP-wrapped.
+
+    A workload whose model is split over the ranks (DLRM's tables on TorchRec) returns its own subclass from
+    ``Workload.parallel()``; the driver goes through these methods only, so it never needs to know which.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model the training loop calls (DDP when distributed)."""
+        return wrap(self.world, model)
+
+    def eval_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """What evaluation calls: the bare model, so that each rank evaluates its shard alone."""
+        return unwrap(model)
+
+    def eval_context(self):
+        """The grad mode evaluation runs in."""
+        return torch.inference_mode()
+
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        broadcast_buffers(self.world, model)
+
+    def replicated_parameters(self, model: torch.nn.Module) -> Iterable[torch.Tensor]:
+        """The parameters every rank must hold identically after training."""
+        return unwrap(model).parameters()
+
+    def state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The whole model's state dict, for saving on rank 0 (every rank calls it: a split model gathers)."""
+        return unwrap(model).state_dict()
+
+    def load_state_dict(self, model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+        unwrap(model).load_state_dict(state)
 
 
 def gather(world: World, part: object) -> list[object] | None:

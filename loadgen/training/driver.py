@@ -91,7 +91,7 @@ class UsageError(ValueError):
 def main(workload: type[Workload], args: argparse.Namespace) -> int:
     """Run ``workload`` as ``args`` say; the exit code (see the module docstring)."""
     try:
-        cfg = workload.configure(args, _common_overrides(workload.configs[args.config], args))
+        cfg = workload.configure(args, common_overrides(workload.configs[args.config], args))
         targets = _targets(workload.default_targets(cfg), args.target)
         out = Path(args.output)
         if args.resume and not (out / RESUME).is_dir():
@@ -110,7 +110,8 @@ def main(workload: type[Workload], args: argparse.Namespace) -> int:
         return 1
 
 
-def _common_overrides(cfg: Any, args: argparse.Namespace) -> Any:
+def common_overrides(cfg: Any, args: argparse.Namespace) -> Any:
+    """The config with the common flags --epochs and --batch-size applied."""
     return dataclasses.replace(cfg, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size))
                                        if v is not None})
 
@@ -186,17 +187,19 @@ class _Run:
             self._setup()
             self._restore(*resume)
         self._loop()
-        distributed.check_in_sync(world, self.model)
+        distributed.check_in_sync(world, self.parallel.replicated_parameters(self.model))
         log.run_stop(success=self.reached)
         log.close()
+        state = self.parallel.state_dict(self.model)  # every rank: a split model gathers on rank 0
         if world.is_main:
-            self._finish()
+            self._finish(state)
         return 0 if self.reached or args.max_steps is not None else 1
 
     def _setup(self) -> None:
         seed_everything(self.seed)
         self.w.setup(self.seed)
-        self.model = distributed.wrap(self.world, self.w.model)
+        self.parallel = self.w.parallel()
+        self.model = self.parallel.wrap(self.w.model)
 
     def _hyperparameters(self) -> dict[str, Any]:
         values = {"seed": self.seed, "global_batch_size": self.cfg.batch_size, "gradient_accumulation_steps": 1,
@@ -208,7 +211,7 @@ class _Run:
         return values
 
     def _restore(self, model_state: dict, optimizer_state: dict, meta: dict) -> None:
-        self.w.model.load_state_dict(model_state)
+        self.parallel.load_state_dict(self.model, model_state)
         self.w.optimizer.load_state_dict(optimizer_state)
         self.step, self.epoch = meta["step"], meta["epoch"]
         self.history, self.metrics, self.reached = meta["history"], meta["metrics"], meta["reached"]
@@ -244,8 +247,10 @@ class _Run:
             for batch in itertools.islice(w.train_batches(self.epoch), skip, None):
                 for group in optimizer.param_groups:
                     group["lr"] = w.learning_rate(self.step)
-                loss = w.loss(model, batch)
+                # Before the forward pass: an optimizer fused into the backward pass (DLRM's tables on TorchRec)
+                # takes the new rate here, and its kernels capture the rate in the forward pass.
                 optimizer.zero_grad(set_to_none=True)
+                loss = w.loss(model, batch)
                 loss.backward()
                 optimizer.step()
                 # Summed on the device: .item() each step would wait for the GPU every step.
@@ -268,9 +273,9 @@ class _Run:
         self.loss_sum.zero_()
         self.loss_steps = 0
         log.eval_start(epoch_num)
-        distributed.broadcast_buffers(world, self.model)
-        model = distributed.unwrap(self.model).eval()
-        with torch.inference_mode():
+        self.parallel.broadcast_buffers(self.model)
+        model = self.parallel.eval_model(self.model).eval()
+        with self.parallel.eval_context():
             part = w.evaluate(model, Shard(world.rank, world.world_size))
         parts = distributed.gather(world, part)
         metrics = w.merge(parts) if world.is_main else {}
@@ -283,16 +288,16 @@ class _Run:
         self.history["train loss"].append(loss)
         for name in w.targets:
             self.history[name].append(metrics.get(name, math.nan))
-        if world.is_main:
-            if not self.args.quiet:
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
-                print(f"epoch {epoch_num} (step {self.step}): train loss {loss:.4f}, {shown} (target {goal})",
-                      flush=True)
-            if self.save_resume:
-                self._save_resume(epoch_num)
+        if world.is_main and not self.args.quiet:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
+            print(f"epoch {epoch_num} (step {self.step}): train loss {loss:.4f}, {shown} (target {goal})", flush=True)
+        if self.save_resume:
+            state = self.parallel.state_dict(self.model)  # every rank: a split model gathers on rank 0
+            if world.is_main:
+                self._save_resume(epoch_num, state)
 
-    def _save_resume(self, epoch_num: float) -> None:
+    def _save_resume(self, epoch_num: float, state: dict) -> None:
         log = self.log
         log.flush()
         # The epoch this checkpoint resumes in: an epoch-cadence evaluation comes after its block's last epoch.
@@ -300,15 +305,14 @@ class _Run:
                 "history": self.history, "metrics": self.metrics, "reached": self.reached,
                 "started": self.started.isoformat(), "run_start_ms": log.run_start_ms,
                 "log_bytes": os.path.getsize(self.out / LOG), "config": self.args.config}
-        save_training(self.out / RESUME, distributed.unwrap(self.model).state_dict(),
-                      self.w.optimizer.state_dict(), meta)
+        save_training(self.out / RESUME, state, self.w.optimizer.state_dict(), meta)
 
     # -- the end ---------------------------------------------------------------------------------------------
-    def _finish(self) -> None:
+    def _finish(self, state: dict) -> None:
         w, args, out = self.w, self.args, self.out
         seconds = self.log.run_seconds
         epochs = round(self.step / w.steps_per_epoch, 4)
-        save_state(distributed.unwrap(self.model).state_dict(), {
+        save_state(state, {
             **w.checkpoint_meta(), "config": args.config, "metrics": self.metrics, "epochs": epochs,
             "steps": self.step}, out)
         series = {k: v for k, v in self.history.items() if k != "epoch"}

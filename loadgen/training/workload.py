@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from loadgen.training.distributed import World
+from loadgen.training.distributed import DataParallel, World
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +130,11 @@ class Workload:
         """*Required.* Read the data; set ``self.model`` (on ``self.device``), ``self.optimizer``,
         ``self.train_samples``, ``self.eval_samples`` and ``self.steps_per_epoch``."""
         raise NotImplementedError
+
+    def parallel(self) -> DataParallel:
+        """How the model spans the ranks, asked after setup(): replicated and DDP-wrapped (the default), or a
+        subclass for a model that setup() already split over them (DLRM's tables, on TorchRec)."""
+        return DataParallel(self.world)
 
     def init_events(self) -> Iterable[tuple[str, Mapping[str, Any]]]:
         """(key, metadata) events the rules want inside init, e.g. DLRM's ``weights_initialization``."""

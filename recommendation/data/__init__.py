@@ -27,14 +27,14 @@ and the batch loaders), ``cli`` (the commands above). The names below are the pa
 # ruff: noqa: I001 - the API in a few wrapped lines, not one name a line
 from recommendation.data.cli import add_preprocess_args, days_range, get_args_parser, main, settings_from
 from recommendation.data.format import (CHUNK_BYTES, DATASETS, DAY_FILES_MANIFEST, MALFORMED_KINDS, N_COLUMNS, N_DENSE,
-                                        N_SPARSE, Settings)
+                                        N_SPARSE, TERABYTE_TABLE_ROWS_40M, Settings)
 from recommendation.data.loaders import BinLoader, RowLoader, read_rows, split_file, table_sizes, transform
 from recommendation.data.parse import Parsed, iter_blocks, parse_block, read_chunks
 from recommendation.data.preprocess import FirstSeen, day_files, malformed_report, preprocess
 
 __all__ = [
     "CHUNK_BYTES", "DATASETS", "DAY_FILES_MANIFEST", "MALFORMED_KINDS", "N_COLUMNS", "N_DENSE", "N_SPARSE",
-    "BinLoader", "FirstSeen", "Parsed", "RowLoader", "Settings", "add_preprocess_args", "day_files", "days_range",
-    "get_args_parser", "iter_blocks", "main", "malformed_report", "parse_block", "preprocess", "read_chunks",
-    "read_rows", "settings_from", "split_file", "table_sizes", "transform",
+    "TERABYTE_TABLE_ROWS_40M", "BinLoader", "FirstSeen", "Parsed", "RowLoader", "Settings", "add_preprocess_args",
+    "day_files", "days_range", "get_args_parser", "iter_blocks", "main", "malformed_report", "parse_block",
+    "preprocess", "read_chunks", "read_rows", "settings_from", "split_file", "table_sizes", "transform"
 ]

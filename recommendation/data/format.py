@@ -21,6 +21,11 @@ MALFORMED_KINDS = ("empty line", "wrong column count", "bad label", "non-integer
 EMPTY, COLUMNS, LABEL, DENSE, SPARSE = range(len(MALFORMED_KINDS))
 # Per dataset: how many days, and the file-name prefix of the reference's binary output.
 DATASETS = {"terabyte": {"days": 24, "prefix": "terabyte"}, "kaggle": {"days": 7, "prefix": "kaggleAdDisplayChallenge"}}
+# Rows of the 26 tables that preprocessing the whole Criteo Terabyte set with --max-ind-range=40000000 gives (the
+# DLRM reference's ln_emb for that range, and the MLPerf inference reference's --arch-embedding-size): what a
+# memory plan needs before the 1 TB of data is read. Smaller ranges cap each count.
+TERABYTE_TABLE_ROWS_40M = (39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10,
+                           2208, 11938, 155, 4, 976, 14, 39979771, 25641295, 39664984, 585935, 12972, 108, 36)
 
 
 @dataclass(frozen=True)
