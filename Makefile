@@ -12,10 +12,12 @@ DOCKERFILES   = $(shell git ls-files 'Dockerfile*' '*/Dockerfile*' 2>/dev/null)
 setup: $(STAMP)
 
 # Rebuilt only when the pins or the project metadata change, so a repeat `make setup` takes seconds.
+# torchrec --no-deps: it requires the CUDA fbgemm-gpu (no driver, no load); `sharded` has fbgemm-gpu-cpu and the rest.
 $(STAMP): constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Python 3.11 is required, found %d.%d (set PYTHON=/path/to/python3.11)" % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[frameworks,tasks,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[frameworks,tasks,dev,sharded]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt torchrec
 	@touch $@
 
 test: setup

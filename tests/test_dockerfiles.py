@@ -2,14 +2,18 @@
 
 The base: pinned base image, cpu the default variant, gpu swapping in onnxruntime-gpu, every pip install pinned by
 constraints.txt, non-root, MLPERF_LAUNCH=native. Each benchmark's layer: built FROM the base of the same variant,
-copying only its own folder, with its run_and_time.sh as the executable entrypoint. A new benchmark folder is
-checked by being there.
+copying only its own folder, with its run_and_time.sh as the executable entrypoint, pinned like the base where it
+installs anything. A new benchmark folder is checked by being there. The recommendation layer adds TorchRec (the
+variant's fbgemm build, torchrec --no-deps), as `make setup` does in .venv.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -69,6 +73,51 @@ def test_benchmark_layer(dockerfile):
     entry = values(instructions, "ENTRYPOINT")[0]
     script = REPO / entry.strip('[]"')
     assert script == dockerfile.parent / "run_and_time.sh" and os.access(script, os.X_OK)
-    assert not values(instructions, "USER")  # the base's non-root user stays
+    users = values(instructions, "USER")
+    assert not users or users[-1] == "1000:1000"  # a layer that installs as root ends as the base's user again
+    runs = " ".join(values(instructions, "RUN"))
+    assert re.findall(r"pip install (?!-c constraints\.txt )", runs) == []  # every install pinned by one file
     text = dockerfile.read_text()
     assert f"-f {bench}/Dockerfile --build-arg VARIANT=gpu -t mlperf-{bench}:gpu ." in text
+
+
+def pins() -> dict[str, str]:
+    """constraints.txt as {normalized name: the line}, comments kept on the line."""
+    out = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            out[re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()] = line
+    return out
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_recommendation_layer_installs_torchrec(variant, tmp_path):
+    """The layer's RUN, run by sh with a pip that only records its arguments: the `sharded` extra's packages with
+    the variant's fbgemm build, then torchrec alone with --no-deps, every one pinned in constraints.txt."""
+    (run,) = values(structure(REPO / "recommendation" / "Dockerfile"), "RUN")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pip").write_text('#!/bin/sh\necho "$*" >> "$PIP_LOG"\n')
+    (bin_dir / "pip").chmod(0o755)
+    log = tmp_path / "pip.log"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PIP_LOG": str(log), "VARIANT": variant}
+    subprocess.run([shutil.which("sh"), "-c", run], env=env, check=True, timeout=30)
+    first, second = (line.split() for line in log.read_text().splitlines())
+    assert first[:3] == second[:3] == ["install", "-c", "constraints.txt"]
+    assert second[3:] == ["--no-deps", "torchrec"]
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["sharded"]
+    fbgemm = {"cpu": "fbgemm-gpu-cpu", "gpu": "fbgemm-gpu"}[variant]
+    assert first[3:] == [fbgemm if name == "fbgemm-gpu-cpu" else name for name in extra]
+    pinned = pins()
+    assert [name for name in first[3:] + ["torchrec"] if name not in pinned] == []
+    assert pinned["fbgemm-gpu"].split("#")[1].strip().startswith("image-only")  # kept by `make constraints`
+
+
+def test_setup_installs_torchrec_without_its_fbgemm_gpu_requirement():
+    """make setup: the `sharded` extra (fbgemm-gpu-cpu and torchrec's other dependencies), then torchrec --no-deps."""
+    recipe = (REPO / "Makefile").read_text().split("$(STAMP): constraints.txt pyproject.toml", 1)[1].split("\n\n")[0]
+    installs = [line.split() for line in recipe.splitlines() if "-m pip install" in line]
+    assert len(installs) == 2 and "sharded" in installs[0][-1].strip("'.[]").split(",")
+    assert installs[1][-4:] == ["--no-deps", "-c", "constraints.txt", "torchrec"]
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["sharded"]
+    assert "fbgemm-gpu-cpu" in extra and "fbgemm-gpu" not in extra and "torchrec" not in extra
