@@ -2,8 +2,9 @@
 
 The mini recipe to its target in one unsharded process and in two sharded ones (table-wise, row-wise): the same
 number of steps and the same AUC, since the sharded run starts from the same weights and takes the same SGD steps.
-The sharded checkpoint is the unsharded model (served and exported as it is), and the memory plan refuses a
-Terabyte run that cannot fit before anything is allocated. A killed rank: tests/loadgen/training/test_distributed.py.
+The sharded checkpoint is the unsharded model (served and exported as it is), a sharded run resumes from it, and
+the memory plan refuses a Terabyte run that cannot fit before anything is allocated. A killed rank, ranks out of
+sync and an uneven batch, sharded: tests/loadgen/training/test_distributed.py.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("torchrec")
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +26,7 @@ def _train(tmp: Path, name: str, nproc: int, *flags: str) -> dict:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
         if nproc > 1 else [sys.executable]
     proc = subprocess.run([*launcher, "-m", "recommendation.train", "--processed-dir", str(tmp / "processed"),
-                           "--threads", "1", "--quiet", "--no-save-resume", "--output", str(out), *flags],
+                           "--threads", "1", "--quiet", "--output", str(out), *flags],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.count("RESULT,") == 1, proc.stdout  # rank 0 alone prints it
@@ -93,6 +92,16 @@ def test_a_sharded_checkpoint_is_the_unsharded_model_and_exports(runs, tmp_path)
     args = ["--checkpoint", str(runs["row_wise"]["out"]), "--output", str(out)]
     assert export.main(export.get_args_parser().parse_args(args)) == 0  # with its ONNX-vs-PyTorch parity check
     assert (out / "dlrm.pt2").is_file() and (out / "dlrm.onnx").is_file()
+
+
+def test_a_sharded_run_resumes_where_it_stopped(raw, tmp_path):
+    """Resume checkpoints hold the gathered, unsharded model; --resume fills each rank's shards from it."""
+    flags = ["--raw-dir", str(raw), "--batch-size", "64", "--test-freq", "3"]
+    whole = _train(tmp_path, "whole", 2, *flags, "--max-steps", "12")
+    _train(tmp_path, "cut", 2, *flags, "--max-steps", "6")
+    resumed = _train(tmp_path, "cut", 2, *flags, "--max-steps", "12", "--resume")
+    assert resumed["resumed"] and resumed["steps"] == 12
+    assert resumed["history"]["auc"] == pytest.approx(whole["history"]["auc"], abs=1e-6)
 
 
 def _dry_run(capsys, *flags: str) -> tuple[int, str, str]:
