@@ -23,6 +23,8 @@ Nothing here is imported by a single-process run: torchrec is needed only under 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -258,10 +260,20 @@ def copy_into(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             value.copy_(source)
 
 
+def _quiet_library_warnings() -> None:
+    """TorchRec 1.9 calls torch.distributed APIs that torch 2.14 deprecates (ShardedTensor, reduce_scatter_tensor,
+    DDP's broadcast_buffers), and each process would print each notice: nothing a user of this benchmark can act on."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(torchrec|torch\.distributed)(\.|$)")
+    warnings.filterwarnings("ignore", category=FutureWarning, message="Please use DTensor instead")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchrec(\.|$)")
+    logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)  # "is_fx_tracing will return true..."
+
+
 def build_sharded(world: World, device: torch.device, arch: str, sizes: Sequence[int], lr: float,
                   local_batch: int, sharding: str = "auto") -> tuple[nn.Module, Optimizers, ModelParallel]:
     """The DistributedModelParallel DLRM, its optimizer and its driver strategy. Every rank calls it after the
     seed is set, so every rank builds the same MLPs (and, below EXACT_INIT_BYTES, the same initial tables)."""
+    _quiet_library_warnings()
     exact = table_bytes(sizes, ARCHS[arch].dim) <= EXACT_INIT_BYTES
     unsharded = build(arch, sizes, tables=exact)  # the single-process model's initial weights (tables: if small)
     model = ShardedDLRM(unsharded)
