@@ -160,6 +160,9 @@ class Recommendation(Workload):
                 world, self.device, cfg.arch, self.sizes, cfg.base_lr, world.local_batch(cfg.batch_size),
                 args.sharding)
         else:
+            if args.sharding != "auto":
+                print(f"{self.prog}: note: --sharding {args.sharding} applies to torchrun's processes; one process "
+                      "keeps the tables whole", file=sys.stderr)
             self.model = build(cfg.arch, self.sizes).to(self.device)
             self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.base_lr)
         self.criterion = torch.nn.BCELoss()
