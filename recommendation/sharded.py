@@ -222,19 +222,44 @@ class ModelParallel(distributed.DataParallel):
     def replicated_parameters(self, model: nn.Module) -> list[torch.Tensor]:
         return [p for name, p in model.named_parameters() if not name.startswith("sparse.")]
 
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        # Shards travel to rank 0's host memory over gloo: with nccl they would have to land in rank 0's GPU, which
+        # has no room for a 20 GB table beside its own shards. (Every rank creates the group, in the same order.)
+        gloo = dist.get_backend() == "gloo"
+        self.host_group = dist.GroupMember.WORLD if gloo else dist.new_group(backend="gloo")
+
     def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        """The unsharded model's state dict on rank 0 (empty elsewhere); every rank must call it."""
+        """The unsharded model's state dict on rank 0's host (empty elsewhere); every rank must call it."""
         out: dict[str, torch.Tensor] = {}
         for key, value in model.state_dict().items():
-            name = _unsharded_name(key)
-            if hasattr(value, "local_shards"):  # a ShardedTensor: gathered table by table
-                full = torch.empty(value.size(), dtype=value.dtype) if self.world.is_main else None
-                value.gather(dst=0, out=full)
-                if self.world.is_main:
-                    out[name] = full
-            elif self.world.is_main:
-                out[name] = value.detach().cpu().clone()
+            if hasattr(value, "local_shards"):  # a ShardedTensor
+                full = self._gather(value)
+            else:
+                full = value.detach().cpu().clone() if self.world.is_main else None
+            if full is not None:
+                out[_unsharded_name(key)] = full
         return out
+
+    def _gather(self, value) -> torch.Tensor | None:
+        """A sharded table whole on rank 0's host (None elsewhere), one shard at a time."""
+        main = self.world.is_main
+        full = torch.empty(value.size(), dtype=value.dtype) if main else None
+        mine = {tuple(shard.metadata.shard_offsets): shard.tensor for shard in value.local_shards()}
+        for meta in value.metadata().shards_metadata:
+            (r, c), (h, w) = meta.shard_offsets, meta.shard_sizes
+            owner = meta.placement.rank()
+            if owner == self.world.rank:
+                shard = mine[(r, c)].detach().cpu().contiguous()
+                if main:
+                    full[r:r + h, c:c + w] = shard
+                else:
+                    dist.send(shard, dst=0, group=self.host_group)
+            elif main:
+                shard = torch.empty((h, w), dtype=value.dtype)
+                dist.recv(shard, src=owner, group=self.host_group)
+                full[r:r + h, c:c + w] = shard
+        return full
 
     def load_state_dict(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         """Fill this rank's shards and the MLPs from an unsharded state dict (every rank reads it)."""
@@ -288,6 +313,6 @@ def build_sharded(world: World, device: torch.device, arch: str, sizes: Sequence
     dmp = DistributedModelParallel(model, env=ShardingEnv.from_process_group(pg), device=device, plan=plan,
                                    sharders=[Sharder()])
     if exact:
-        copy_into(dmp, {k: v.to(device) for k, v in unsharded.state_dict().items()})
+        copy_into(dmp, unsharded.state_dict())
     dense = torch.optim.SGD([p for name, p in dmp.named_parameters() if not name.startswith("sparse.")], lr=lr)
     return dmp, Optimizers(dense, dmp.fused_optimizer), ModelParallel(world)
