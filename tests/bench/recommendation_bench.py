@@ -10,10 +10,27 @@
                                          model in a raw onnxruntime loop on the same aggregated samples, same
                                          threads and batch (the Terabyte architecture, random weights, 256 rows a
                                          sample); the median ratio of six rounds, each raw then harness back to back.
+- dlrm_sharded_train_over_unsharded      training samples/s of ``torchrun --nproc-per-node 2 -m
+                                         recommendation.train`` (gloo, the tables sharded by TorchRec with
+                                         ``--sharding auto``, 1 thread a rank) / samples/s of one process with plain
+                                         EmbeddingBag tables (2 threads: the same cores), same global batch (256)
+                                         and data (the mini generator at 4,000 lines a day); three rounds, each one
+                                         process then two. A run evaluates every 50 steps for 300 steps; a stretch
+                                         is the 50 steps from an evaluation's mllog eval_stop to the next
+                                         eval_start, so process start, preprocessing, loading, the first 50 steps
+                                         (first-call costs) and the evaluations do not count; each side's rate is
+                                         its fastest of 15 stretches, as other jobs on the machine only slow one.
+                                         No target, on purpose: on 2 cores the two processes share the one machine
+                                         the single process has to itself, so sharding cannot speed anything up here;
+                                         the figure shows what sharding's communication (the tables' all-to-alls, the
+                                         MLPs' all-reduce, over gloo) costs a step, which a GPU cluster would hide.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,6 +47,7 @@ from tests.bench.targets import INFORMATIONAL, at_least, measures
 MAX_IND_RANGE = 40_000_000 // 400  # the official 40M hashing, scaled to the mini set's size
 ROWS_PER_SAMPLE = 256  # within the reference's quantile file's 100-700 rows per sample
 ROUNDS = 6
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _reference_day(args) -> tuple[int, list[dict]]:
@@ -184,4 +202,74 @@ def dlrm_offline_harness_over_raw_ort(work: Path, args) -> dict[str, float]:
             "dlrm_offline_harness_samples_per_s": float(np.median(harness))}
 
 
-FIGURES = [dlrm_preprocessing, dlrm_offline_harness_over_raw_ort]
+TRAIN_BATCH = 256  # the global batch of both sides: each of the two ranks takes 128
+EVAL_EVERY = 50  # steps between evaluations: each timed stretch is this many steps
+EVALS = 6  # a run trains EVALS * EVAL_EVERY steps, and times the EVALS - 1 stretches between its evaluations
+TRAIN_ROUNDS = 3
+
+
+def _stretch_rates(work: Path, cmd: list[str], world_size: int) -> list[float]:
+    """Training samples/s of each stretch between two evaluations of one run of ``cmd`` (a recommendation.train
+    command line whose --output is ``work``), as the run's mllog times them."""
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-3000:]}")
+    result = json.loads((work / "train_result.json").read_text())
+    assert (result["world_size"], result["steps"]) == (world_size, EVALS * EVAL_EVERY), result
+    events = {"eval_start": [], "eval_stop": []}
+    for line in (work / "mlperf_train_log.txt").read_text().splitlines():
+        entry = json.loads(line.partition(":::MLLOG ")[2] or "{}")
+        if entry.get("key") in events:
+            events[entry["key"]].append(entry["time_ms"])
+    starts, stops = events["eval_start"], events["eval_stop"]
+    assert len(starts) == len(stops) == EVALS, events  # every EVAL_EVERY steps, and no early stop at the target
+    # From one evaluation's end to the next one's start: EVAL_EVERY steps of the loop and nothing else. Rank 0
+    # logs eval_start after averaging the train loss over the ranks, so a stretch ends when both are done.
+    return [EVAL_EVERY * TRAIN_BATCH * 1000 / (start - stop)
+            for stop, start in zip(stops[:-1], starts[1:], strict=True)]
+
+
+@measures(
+    # No target: on 2 cores the pair shares the machine the single process has to itself (module docstring), so
+    # the ratio is sharding's communication cost on this machine, not a speed-up the code could be held to.
+    dlrm_sharded_train_over_unsharded=INFORMATIONAL,
+    dlrm_unsharded_train_samples_per_s=INFORMATIONAL,  # the two sides of the ratio (each one's fastest stretch)
+    dlrm_sharded_train_samples_per_s=INFORMATIONAL,
+)
+def dlrm_sharded_train_over_unsharded(work: Path, args) -> dict[str, float]:
+    from tqdm import tqdm
+
+    raw = mini.build(work / "raw", rows_per_day=4_000)  # 359 steps an epoch: no epoch ends inside a run
+    # Preprocessed once, here, with the settings the runs ask for: every run finds it in the cache.
+    data.preprocess(raw, work / "processed", data.Settings(max_ind_range=MAX_IND_RANGE), workers=args.threads,
+                    progress=False)
+    flags = ["-m", "recommendation.train", "--config", "mini", "--raw-dir", str(raw),
+             "--processed-dir", str(work / "processed"), "--max-ind-range", str(MAX_IND_RANGE),
+             "--batch-size", str(TRAIN_BATCH), "--max-steps", str(EVALS * EVAL_EVERY),
+             "--test-freq", str(EVAL_EVERY),
+             "--target", "1.01",  # out of AUC's reach: every run trains all its steps
+             "--quiet", "--no-save-resume"]
+    # The same cores on both sides: all of them for the one process, half of them for each of the two.
+    one_threads, rank_threads = args.threads, max(1, args.threads // 2)
+    one, two = [], []
+    with tqdm(total=2 * TRAIN_ROUNDS, desc="dlrm training runs", leave=False,
+              disable=not sys.stderr.isatty()) as bar:
+        # One process then two, round after round, so that both sides sample the same stretch of the machine's load.
+        for r in range(TRAIN_ROUNDS):
+            out = work / f"one_{r}"
+            one += _stretch_rates(out, [sys.executable, *flags, "--threads", str(one_threads),
+                                        "--output", str(out)], 1)
+            bar.update()
+            out = work / f"two_{r}"
+            two += _stretch_rates(out, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                        "--nproc-per-node=2", *flags, "--sharding", "auto",
+                                        "--threads", str(rank_threads), "--output", str(out)], 2)
+            bar.update()
+    # Each side's fastest stretch: other jobs on a shared machine only ever slow a stretch (the single process's
+    # 2 threads wait on each other at every operator, so by up to 10 times when a core is taken), never speed one.
+    return {"dlrm_sharded_train_over_unsharded": max(two) / max(one),
+            "dlrm_unsharded_train_samples_per_s": max(one),
+            "dlrm_sharded_train_samples_per_s": max(two)}
+
+
+FIGURES = [dlrm_preprocessing, dlrm_offline_harness_over_raw_ort, dlrm_sharded_train_over_unsharded]

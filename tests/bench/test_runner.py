@@ -131,9 +131,21 @@ def test_target_miss_lines():
     assert INFORMATIONAL.miss(math.nan) is None
 
 
+# Figure functions that report without any target, each with the reason; the docstring of its module says more.
+UNTARGETED = {
+    # 2 processes on 2 cores share the machine 1 process has alone: the ratio is sharding's communication cost.
+    "dlrm_sharded_train_over_unsharded",
+}
+
+
 def test_every_real_figure_function_declares_a_checked_target():
     functions = runner.figure_functions("tests.bench")
     assert functions
+    names = {f.__name__ for f in functions}
+    assert UNTARGETED <= names, f"stale exemptions: {UNTARGETED - names}"
     for function in functions:
-        targets = function.targets
-        assert any(t.op is not None for t in targets.values()), f"{function.__name__} has no headline target"
+        targeted = any(t.op is not None for t in function.targets.values())
+        if function.__name__ in UNTARGETED:
+            assert not targeted, f"{function.__name__} has a target now: drop it from UNTARGETED"
+        else:
+            assert targeted, f"{function.__name__} has no headline target"
