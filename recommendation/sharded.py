@@ -304,12 +304,14 @@ def build_sharded(world: World, device: torch.device, arch: str, sizes: Sequence
     model = ShardedDLRM(unsharded)
     apply_optimizer_in_backward(torch.optim.SGD, model.sparse.parameters(), {"lr": lr})
     compute_device = "cuda" if device.type == "cuda" else "cpu"
+    # The GPU's own size: the planner otherwise assumes 32 GiB per device. (On CPU it plans for host memory.)
+    memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     pg = dist.GroupMember.WORLD
     try:
-        plan = planner(world.world_size, compute_device, local_batch, sharding).collective_plan(
+        plan = planner(world.world_size, compute_device, local_batch, sharding, memory).collective_plan(
             model, [Sharder()], pg)
     except PlannerError as exc:
-        raise PlanError(_refusal(exc, arch, sizes, world.world_size, None)) from None
+        raise PlanError(_refusal(exc, arch, sizes, world.world_size, memory)) from None
     dmp = DistributedModelParallel(model, env=ShardingEnv.from_process_group(pg), device=device, plan=plan,
                                    sharders=[Sharder()])
     if exact:
