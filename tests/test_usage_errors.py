@@ -33,6 +33,10 @@ BAD = {
     "dlrm-infer-aggregation-min-over-max": ("recommendation.infer", ["--samples-to-aggregate-min", "5",
                                                                      "--samples-to-aggregate-max", "2"], "min <= max"),
     "dlrm-infer-aggregation-min-alone": ("recommendation.infer", ["--samples-to-aggregate-min", "5"], "go together"),
+    # data
+    "ssd-data-unknown-part": ("single_stage_detector.data", ["download", "--data-dir", "d", "--only", "test2017"],
+                              "--only"),
+    "ssd-data-missing-data": ("single_stage_detector.data", ["verify", "--data-dir", MISSING], MISSING),
 }
 
 

@@ -87,7 +87,8 @@ def check(args) -> int:
     problems = []
     if built:  # a built set (the mini set) lists every file with its sha256
         problems += verify(data_dir, Manifest.load(data_dir / "manifest.json"), checksums=args.checksums)
-    expected = args.expected_counts if args.expected_counts is not None or built else parse_counts("coco2017")
+    counts = args.expected_counts or ("annotations" if built else parse_counts("coco2017"))
+    expected = None if counts == "annotations" else counts
     problems += check_tree(data_dir, args.splits, expected, workers=args.workers)
     if args.checksums:
         files = FilesManifest.load(args.manifest)

@@ -127,9 +127,9 @@ def check_tree(data_dir: str | os.PathLike, splits: list[str], expected: dict[st
     return problems + decode_problems(items, workers, progress)
 
 
-def parse_counts(text: str) -> dict[str, int] | None:
-    """``--expected-counts``: ``coco2017``, ``annotations`` (None: as many as the annotation files list) or
-    ``TRAIN,VAL``."""
+def parse_counts(text: str) -> dict[str, int] | str:
+    """``--expected-counts``: ``coco2017`` or ``TRAIN,VAL`` (images per split), or ``annotations`` (as many as the
+    annotation files list, returned as that word)."""
     import argparse
 
     if text == "coco2017":
@@ -137,7 +137,7 @@ def parse_counts(text: str) -> dict[str, int] | None:
 
         return dict(IMAGES)
     if text == "annotations":
-        return None
+        return text
     parts = text.split(",")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
         raise argparse.ArgumentTypeError(f"{text!r} is not coco2017, annotations, or TRAIN,VAL image counts")
