@@ -21,11 +21,12 @@ The other rooms:
                   (torchrun), ``checkpoint`` (safetensors).
 - ``data/``       download, safe extraction, manifests and verification, whole-or-nothing files and folders,
                   preprocessing caches, worker pools (one module each).
+- ``nets/``       networks two benchmarks share (torch): MobileNet-v1 (image_classification, SSD-MobileNet-v1).
 - ``deploy/``     where a benchmark runs, standard library only: ``scripts`` (every folder's shell scripts),
                   ``launch`` (Docker or native), ``Dockerfile`` (the base image), ``backendai``, ``slurm_train.sh``.
 
-Only ``backends/`` (each backend module) and ``training/`` (but ``timing``) import an ML framework; a test imports
-the rest with torch, tensorflow and onnxruntime blocked. Importing this package has no side effects.
+Only ``backends/`` (each backend module), ``nets/`` and ``training/`` (but ``timing``) import an ML framework; a
+test imports the rest with torch, tensorflow and onnxruntime blocked. Importing this package has no side effects.
 """
 
 __version__ = "0.1.0"
