@@ -1,11 +1,8 @@
 """Checkpoint -> ``.pt2`` (torch.export), ONNX, TF SavedModel and TFLite, with a parity check against PyTorch.
 
-ONNX comes from ``torch.onnx.export``. TensorFlow gets a weight-transfer twin: the PyTorch model is traced with
-``torch.fx`` and each node becomes the equivalent TF op (convolution with PyTorch's symmetric padding, depthwise
-convolution, inference-mode batch norm, pooling, linear, residual add), with the trained weights copied in. The
-twin takes NHWC input, TF's native layout; TFLite is converted from its SavedModel. We wrote the twin because no
-maintained torch-to-TF converter co-installs with the pinned stack (onnx2tf pins numpy 1.26 and TF 2.19; nobuco
-needs Keras 2 internals).
+ONNX comes from ``torch.onnx.export``. TensorFlow gets the shared weight-transfer twin (``loadgen.nets.tf_twin``):
+the PyTorch model is traced with ``torch.fx`` and each node becomes the equivalent TF op, with the trained weights
+copied in. The twin takes NHWC input, TF's native layout; TFLite is converted from its SavedModel.
 
 Every format is checked on the validation set: top-1 predictions must agree with PyTorch's on >= 99 % of images.
 
@@ -15,7 +12,6 @@ Every format is checked on the validation set: top-1 predictions must agree with
 from __future__ import annotations
 
 import argparse
-import operator
 import sys
 from pathlib import Path
 
@@ -26,6 +22,7 @@ from image_classification import data
 from image_classification.train import load_checkpoint
 from loadgen import report
 from loadgen.cli import ArgumentParser, existing_dir, positive
+from loadgen.nets import tf_twin
 from loadgen.training.checkpoint import CheckpointError
 
 FORMATS = ("pytorch", "onnxruntime", "tf", "tflite")
@@ -65,98 +62,8 @@ def export_onnx(model: torch.nn.Module, size: int, path: Path) -> None:
                       opset_version=17)
 
 
-class TfTwin:
-    """The PyTorch graph (torch.fx) replayed with TF ops on NHWC tensors, with PyTorch's weights."""
-
-    def __init__(self, model: torch.nn.Module, tf) -> None:
-        self.tf = tf
-        self.graph = torch.fx.symbolic_trace(model).graph
-        self.modules = dict(model.named_modules())
-        self.consts: dict[str, object] = {}
-        for name, module in self.modules.items():
-            self._prepare(name, module)
-
-    def _const(self, key: str, value: np.ndarray):
-        self.consts[key] = self.tf.constant(np.ascontiguousarray(value, dtype=np.float32))
-        return self.consts[key]
-
-    def _prepare(self, name: str, m: torch.nn.Module) -> None:
-        if isinstance(m, torch.nn.Conv2d):
-            w = m.weight.detach().numpy()
-            if m.groups == 1:
-                self._const(f"{name}.w", w.transpose(2, 3, 1, 0))  # out,in,kh,kw -> kh,kw,in,out
-            elif m.groups == m.in_channels == m.out_channels:
-                self._const(f"{name}.w", w.transpose(2, 3, 0, 1))  # out,1,kh,kw -> kh,kw,in,1 (depthwise)
-            else:
-                raise NotImplementedError(f"{name}: grouped convolution with groups={m.groups}")
-            if m.bias is not None:
-                self._const(f"{name}.b", m.bias.detach().numpy())
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            scale = m.weight.detach().numpy() / np.sqrt(m.running_var.numpy() + m.eps)
-            self._const(f"{name}.scale", scale)
-            self._const(f"{name}.shift", m.bias.detach().numpy() - m.running_mean.numpy() * scale)
-        elif isinstance(m, torch.nn.Linear):
-            self._const(f"{name}.w", m.weight.detach().numpy().T)
-            self._const(f"{name}.b", m.bias.detach().numpy())
-
-    def _module(self, name: str, x):
-        tf, m = self.tf, self.modules[name]
-        if isinstance(m, torch.nn.Conv2d):
-            (ph, pw), (sh, sw) = m.padding, m.stride
-            x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) if ph or pw else x
-            if m.groups == 1:
-                y = tf.nn.conv2d(x, self.consts[f"{name}.w"], [1, sh, sw, 1], "VALID")
-            else:
-                y = tf.nn.depthwise_conv2d(x, self.consts[f"{name}.w"], [1, sh, sw, 1], "VALID")
-            return y + self.consts[f"{name}.b"] if m.bias is not None else y
-        if isinstance(m, torch.nn.BatchNorm2d):
-            return x * self.consts[f"{name}.scale"] + self.consts[f"{name}.shift"]
-        if isinstance(m, torch.nn.ReLU):
-            return tf.nn.relu(x)
-        if isinstance(m, torch.nn.MaxPool2d):
-            k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
-            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=-np.inf) if p else x
-            return tf.nn.max_pool2d(x, k, s, "VALID")
-        if isinstance(m, torch.nn.AdaptiveAvgPool2d):
-            if tuple(np.atleast_1d(m.output_size)) not in ((1,), (1, 1)):
-                raise NotImplementedError(f"{name}: adaptive pooling to {m.output_size}")
-            return tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-        if isinstance(m, torch.nn.Linear):
-            return tf.matmul(x, self.consts[f"{name}.w"]) + self.consts[f"{name}.b"]
-        raise NotImplementedError(f"{name}: no TF twin for {type(m).__name__}")
-
-    def __call__(self, x):
-        tf = self.tf
-        env = {}
-        for node in self.graph.nodes:
-            args = [env[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
-            if node.op == "placeholder":
-                env[node.name] = x
-            elif node.op == "call_module":
-                env[node.name] = self._module(node.target, args[0])
-            elif node.op == "call_function" and node.target in (operator.add, operator.iadd, torch.add):
-                env[node.name] = tf.add(args[0], args[1])
-            elif node.op == "call_function" and node.target is torch.flatten:
-                # After global pooling H = W = 1, so NHWC and NCHW flatten to the same order.
-                env[node.name] = tf.reshape(args[0], [tf.shape(args[0])[0], -1])
-            elif node.op == "output":
-                return env[node.args[0].name]
-            else:
-                raise NotImplementedError(f"no TF twin for {node.op} {node.target}")
-        raise ValueError("graph without output")
-
-
 def export_tf(model: torch.nn.Module, size: int, path: Path, tflite_path: Path | None) -> None:
-    from loadgen.backends.tf import tf  # ordered after Triton, see loadgen/backends/tf.py
-
-    twin = TfTwin(model, tf)
-    module = tf.Module()
-    module.consts = list(twin.consts.values())
-    module.serve = tf.function(lambda x: {"logits": twin(x)},
-                               input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="input")])
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    if tflite_path is not None:
-        tflite_path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(path)).convert())
+    tf_twin.save(model, size, path, tflite_path, output_names=("logits",))
 
 
 def parity(exported: dict[str, Path], reference: np.ndarray, batch_nchw: np.ndarray) -> dict[str, float]:
