@@ -2,9 +2,10 @@
 
 The exported graphs take the image batch **NHWC**: float32 ``(N, size, size, 3)``, the same normalised values the
 PyTorch model takes as ``(N, 3, size, size)``. They return the raw head outputs in PyTorch's layout and box order,
-``locs (N, 4, B)`` and ``scores (N, C, B)`` (the signature's outputs ``locs`` and ``scores``, which is also their
-order by name, the order the tf and tflite backends list them in), so ``boxes.postprocess`` serves every backend.
-The TFLite model is float32, converted from the SavedModel.
+``locs (N, 4, B)`` and ``scores (N, C, B)``, so ``boxes.postprocess`` serves every backend. Both are named in the
+``serving_default`` signature (``locs``, ``scores``); the tf backend lists them in that (sorted) order. The TFLite
+model is float32, converted from the SavedModel; its flat output list does NOT follow the names (the converter put
+``scores`` first), so read its outputs by signature key (``Interpreter.get_signature_runner``), not by position.
 """
 
 from __future__ import annotations

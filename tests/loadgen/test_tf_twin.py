@@ -12,10 +12,10 @@ from loadgen.nets.tf_twin import TfTwin
 from single_stage_detector.export_tf import OUTPUTS, export_tf
 from single_stage_detector.models import build
 
-# Largest difference allowed, as a share of the largest output magnitude. PyTorch's own float32 outputs differ from
-# its float64 ones by about 2e-5 of that on these networks, so 1e-4 is float noise; a wrong weight layout, padding,
-# batch-norm constant or box order moves outputs by a share near 1.
-RELATIVE = 1e-4
+# Largest difference allowed, as a share of the largest output magnitude. On these networks PyTorch's own float32
+# outputs differ from its float64 ones by up to 3e-5 of that, TFLite's (XNNPACK) from PyTorch's by up to 7e-5; a
+# wrong weight layout, padding, batch-norm constant or box order moves outputs by a share near 1.
+RELATIVE = 2e-4
 
 
 def close(ours: np.ndarray, reference: np.ndarray) -> None:
