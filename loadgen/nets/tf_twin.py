@@ -179,9 +179,9 @@ class TfTwin:
     def _relu(self, x):
         return _Nhwc(self.tf.nn.relu(x.t)) if isinstance(x, _Nhwc) else self.tf.nn.relu(x)
 
-    def _flatten(self, x, start: int = 0, end: int = -1):
+    def _flatten(self, x, start_dim: int = 0, end_dim: int = -1):  # PyTorch's argument names, for keywords
         dims = self._shape(x)
-        start, end = start % len(dims), end % len(dims)
+        start, end = start_dim % len(dims), end_dim % len(dims)
         if start == end:
             return self._torch(x)
         return self.tf.reshape(self._torch(x), self._dims([*dims[:start], -1, *dims[end + 1:]]))

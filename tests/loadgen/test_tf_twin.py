@@ -117,7 +117,7 @@ class Toy(nn.Module):
         n = both.size(0)
         boxes = self.head(both).view(n, 4, -1)  # (shape, row, column) order, as SSD's heads
         rows = self.head(both).permute(0, 2, 3, 1).reshape(n, -1, 4).transpose(1, 2)
-        return (torch.cat([boxes, rows], dim=-1), self.down(y), self.fc(torch.flatten(self.gap(both), 1)))
+        return (torch.cat([boxes, rows], dim=-1), self.down(y), self.fc(self.gap(both).flatten(start_dim=1)))
 
 
 def test_toy_network_twin_gives_pytorch_outputs():
