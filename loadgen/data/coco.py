@@ -234,8 +234,14 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 def mask_box(mask: np.ndarray) -> list[float]:
     """COCO's ``[x, y, width, height]`` of the pixels set in ``mask`` (whole pixels: a lone pixel is 1 x 1)."""
-    ys, xs = np.nonzero(mask)
-    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+    x0, y0, x1, y1 = _extent(mask)
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) with the set pixels in columns x0..x1-1 and rows y0..y1-1."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -441,10 +447,8 @@ def _compose(objects: list[MaskedObject], backgrounds: list[tuple[str, np.ndarra
 
 
 def _annotation(ann_id: int, image_id: int, category_id: int, mask: np.ndarray, crowd: bool) -> dict:
-    ys, xs = np.nonzero(mask)
-    y0, x0 = int(ys.min()), int(xs.min())
-    crop = mask[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1]
-    segmentation = mask_to_rle(mask) if crowd else mask_to_polygons(crop, (x0, y0))
+    x0, y0, x1, y1 = _extent(mask)
+    segmentation = mask_to_rle(mask) if crowd else mask_to_polygons(mask[y0:y1, x0:x1], (x0, y0))
     return {"id": ann_id, "image_id": image_id, "category_id": int(category_id), "segmentation": segmentation,
             "area": float(np.count_nonzero(mask)), "bbox": mask_box(mask), "iscrowd": int(crowd)}
 
