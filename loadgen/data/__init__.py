@@ -7,6 +7,9 @@
 - ``atomic``     whole-or-nothing files and folders, partial folders of dead runs reclaimed, finished builds.
 - ``cache``      preprocessing caches keyed by their parameters and their sources.
 - ``coco``       COCO 2017: reading instances files, the 80 category ids, the real-pixel mini-set builder.
+- ``coco_files`` COCO 2017 on disk: its archives fetched and extracted, pretrained weights checked by name, the
+                 folder verified (counts, instances files, every image decoded). Imported as a module
+                 (``from loadgen.data import coco_files``), as its names are COCO's alone.
 - ``processes``  worker pools whose workers die with their parent; a prefetching iterator.
 - ``cli``        ``python -m loadgen.data`` (verify, download, extract).
 

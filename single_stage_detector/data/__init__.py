@@ -8,23 +8,22 @@ On-disk layout (the real set; the embedded mini set has the same, plus a manifes
     <root>/archives/*.zip                                the downloaded archives (kept unless --delete-archives)
     <root>/pretrained/resnet34-333f7ec4.pth              torchvision's ImageNet ResNet-34, the reference's start
 
-One module per job: ``layout`` (the layout, the archive manifest coco_files.json, the weights file and its
-loader), ``fetch`` (download and safe extraction), ``verify`` (counts, annotation files, decoding), ``cli``
+Fetching and verifying COCO is shared with object_detection, in ``loadgen.data.coco_files``; here are what is
+the SSD benchmark's own: ``layout`` (its manifest coco_files.json, the pretrained weights' loader) and ``cli``
 (``download`` and ``verify``, behind download_dataset.sh and verify_dataset.sh). Reading annotations for training
-and inference is the shared ``loadgen.data`` COCO code's job. No ML framework is imported here, except by
+and inference is ``loadgen.data.coco``'s job. No ML framework is imported here, except by
 :func:`load_backbone_weights`, which imports torch when called.
 """
 
 # ruff: noqa: I001 - the API in a few wrapped lines, not one name a line
 from loadgen.data import DataError
+from loadgen.data.coco_files import (IMAGES, SPLITS, Archive, FilesManifest, check_image, check_tree, decode_problems,
+                                     fetch, fetch_archive, fetch_weights, read_listing, sha256_prefix, weights_problem)
 from single_stage_detector.data.cli import get_args_parser, main
-from single_stage_detector.data.fetch import fetch, fetch_archive, fetch_weights
-from single_stage_detector.data.layout import (FILES_MANIFEST, IMAGES, PARTS, SPLITS, Archive, FilesManifest,
-                                               annotation_file, load_backbone_weights, sha256_prefix, weights_problem)
-from single_stage_detector.data.verify import check_image, check_tree, decode_problems, read_listing
+from single_stage_detector.data.layout import FILES_MANIFEST, PARTS, load_backbone_weights
 
 __all__ = [
-    "FILES_MANIFEST", "IMAGES", "PARTS", "SPLITS", "Archive", "DataError", "FilesManifest", "annotation_file",
-    "check_image", "check_tree", "decode_problems", "fetch", "fetch_archive", "fetch_weights", "get_args_parser",
+    "FILES_MANIFEST", "IMAGES", "PARTS", "SPLITS", "Archive", "DataError", "FilesManifest", "check_image",
+    "check_tree", "decode_problems", "fetch", "fetch_archive", "fetch_weights", "get_args_parser",
     "load_backbone_weights", "main", "read_listing", "sha256_prefix", "weights_problem",
 ]

@@ -8,17 +8,16 @@ import sys
 from pathlib import Path
 
 from loadgen.data import DataError, Manifest, report, verify
-from single_stage_detector.data.fetch import fetch
-from single_stage_detector.data.layout import (
-    FILES_MANIFEST,
-    PARTS,
+from loadgen.data.coco_files import (
     SPLITS,
-    WEIGHTS_SUBDIR,
     FilesManifest,
+    check_tree,
+    fetch,
+    parse_counts,
     sha256_prefix,
     weights_problem,
 )
-from single_stage_detector.data.verify import check_tree, parse_counts
+from single_stage_detector.data.layout import FILES_MANIFEST, PARTS, WEIGHTS_SUBDIR
 
 PROG = "python -m single_stage_detector.data"
 
