@@ -77,16 +77,16 @@ def to_coco(detections: Iterable[tuple[int, np.ndarray]], images: Sequence[Mappi
 
 def coco_map(coco, results: list[dict], image_ids: Sequence[int]) -> dict[str, float]:
     """COCOeval (bbox) of ``results`` on ``image_ids``: its 12 statistics by name (:data:`STAT_NAMES`), fractions.
-    With no detection at all every statistic is 0 (pycocotools refuses an empty result list)."""
+    Detections of categories the file does not have are left out. With no detection left every statistic is 0
+    (pycocotools refuses an empty result list)."""
     from pycocotools.cocoeval import COCOeval
 
+    known = set(coco.getCatIds())
+    # COCOeval scores only the file's categories; a detection of another (TF's label map has 10 ids COCO never
+    # used) cannot be right, and pycocotools would ignore it, so it is dropped here.
+    results = [r for r in results if r["category_id"] in known]
     if not results:
         return dict.fromkeys(STAT_NAMES, 0.0)
-    known = set(coco.getCatIds())
-    unknown = sorted({r["category_id"] for r in results} - known)
-    if unknown:
-        raise ValueError(f"category ids {unknown[:5]} are not in the annotation file (a log of contiguous labels "
-                         "needs --use-inv-map)")
     # pycocotools prints its progress and the summary table; a library call stays quiet.
     with contextlib.redirect_stdout(io.StringIO()):
         detections = coco.loadRes(results)
