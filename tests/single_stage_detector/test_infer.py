@@ -104,3 +104,26 @@ def test_a_missing_image_is_one_line(exported, mini_root, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"{infer.PROG}: error: ") and victim.name in lines[0]
+
+
+def test_run_local_maps_its_positional_form_to_a_profile(monkeypatch):
+    from loadgen.deploy.scripts import local_command
+
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.delenv("OUTPUT_DIR", raising=False)
+    monkeypatch.setenv("MODEL_DIR", "/models")
+    argv = local_command("single_stage_detector", ["tflite", "ssd-resnet34", "cpu", "--accuracy"])
+    assert argv[1:] == ["-m", "single_stage_detector.infer", "--profile", "ssd-resnet34-tflite", "--device", "cpu",
+                        "--model-dir", "/models", "--output", "results/single_stage_detector/ssd-resnet34-tflite",
+                        "--accuracy"]
+    args = infer.cli.parse_args(infer.get_args_parser(), argv[3:], infer.PROFILES)
+    assert (args.backend, args.model_name) == ("tflite", "ssd-resnet34")
+
+
+def test_user_conf_is_one_loadgen_reads():
+    from pathlib import Path
+
+    from loadgen.settings import parse_conf
+
+    entries = parse_conf((Path(infer.__file__).parent / "user.conf").read_text(), "user.conf")
+    assert entries[("*", "*", "min_duration")] == "2000"
