@@ -10,32 +10,41 @@ import pytest
 PARITY_IMAGES = 6
 
 
-def lively(model, boosted=(1, 62), seed: int = 0):
-    """Make an untrained SSD produce varied detections: batch-norm statistics from random images, and class logits
-    scaled to unit spread with two classes raised, so scores spread around the 0.05 cut instead of all being
-    1/C (MobileNet's init) or saturating at 1.0 (ResNet-34's)."""
+def lively(model, mini_root: Path, boosted=(1, 62), spread: float = 2.0, boost: float = 1.0,
+           background: float = 8.0):
+    """Make an untrained SSD produce a few hundred varied detections per image instead of none (MobileNet's init
+    scores every class 1/C) or hundreds of ties (ResNet-34's saturate): batch-norm statistics, then the heads
+    scaled on a few mini val images so box offsets spread by about 0.5 and class logits by ``spread``, the
+    background raised by ``background`` and two classes by ``boost``."""
+    import numpy as np
     import torch
 
     from loadgen.data import LABEL_OF_CATEGORY
+    from single_stage_detector.data.presets import eval_preset, load_image
 
-    torch.manual_seed(seed)
-    size = model.image_size
+    preset = eval_preset("ssd-resnet34" if model.num_classes == 81 else "ssd-mobilenet", model.image_size)
+    files = sorted((mini_root / "val2017").iterdir())[:4]
+    x = torch.from_numpy(np.stack([preset(load_image(f)) for f in files]))
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = None  # a cumulative average: one pass sets the statistics
     model.train()
     with torch.no_grad():
-        model(torch.rand(4, 3, size, size) * 4 - 2)
+        model(x)
     model.eval()
     with torch.no_grad():
-        maps = model.feature_maps(torch.rand(2, 3, size, size) * 4 - 2)
+        maps = model.feature_maps(x)
+        for head, m in zip(model.loc, maps, strict=True):
+            head.bias.zero_()
+            head.weight *= 0.5 / head(m).std()
         for head, m in zip(model.conf, maps, strict=True):
             per_cell = head.out_channels // model.num_classes
             head.bias.zero_()
-            head.weight /= head(m).std()
+            head.weight *= spread / head(m).std()
+            head.bias[:per_cell] = background  # class 0: most boxes stay under the score cut
             for c in boosted:
                 label = c if model.num_classes == 91 else int(LABEL_OF_CATEGORY[c])  # category id -> label
-                head.bias[label * per_cell:(label + 1) * per_cell] = 3.0
+                head.bias[label * per_cell:(label + 1) * per_cell] = boost
     return model
 
 
@@ -49,13 +58,16 @@ def mini_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, mini_root) -> dict[str, Path]:
     """{model name: export folder} of both models at 300x300, as .pt2 and ONNX (the parity check passed)."""
+    import torch
+
     from loadgen.training.checkpoint import save_state
     from single_stage_detector import export, models
 
     folders = {}
     for name in models.MODELS:
         ckpt = tmp_path_factory.mktemp(name)
-        model = lively(models.build(name, 300))
+        torch.manual_seed(0)
+        model = lively(models.build(name, 300), mini_root)
         save_state(model.state_dict(), {"model": name, "data_dir": str(mini_root)}, ckpt)
         argv = ["--checkpoint", str(ckpt), "--image-size", "300", "--parity-images", str(PARITY_IMAGES)]
         assert export.main(export.get_args_parser().parse_args(argv)) == 0
