@@ -2,6 +2,11 @@
 
 An interpreter is not thread-safe, so each worker thread gets its own, and each resizes its input to the batch.
 
+A model converted from a SavedModel carries its ``serving_default`` signature: inputs and outputs are then named by
+the signature's keys and listed in their sorted order, as the tf backend lists them, because the flat tensor list's
+order is the converter's (SSD's ``locs`` and ``scores`` come out as scores first). A model without a signature keeps
+its tensor names, in the flat order.
+
 The runtime's start-up notices ("Created TensorFlow Lite XNNPACK delegate") are hidden unless the environment has
 ``MLPERF_TF_VERBOSE=1`` or sets ``TF_CPP_MIN_LOG_LEVEL`` itself (see :func:`loadgen.backends.quiet.quiet_tensorflow`).
 """
@@ -36,10 +41,25 @@ class TfliteBackend(Backend):
         self.path = path
         self._local = threading.local()
         interp = self._interpreter()  # load once now so a bad file fails before the run
-        self.input_names = pick([d["name"] for d in interp.get_input_details()], self.config.inputs, "input", path)
-        self.output_names = pick([d["name"] for d in interp.get_output_details()], self.config.outputs,
-                                 "output", path)
+        inputs, outputs = self._tensor_indices(interp)
+        self.input_names = pick(list(inputs), self.config.inputs, "input", path)
+        self.output_names = pick(list(outputs), self.config.outputs, "output", path)
+        self._input_index = [inputs[n] for n in self.input_names]
+        self._output_index = [outputs[n] for n in self.output_names]
         return self
+
+    @staticmethod
+    def _tensor_indices(interp) -> tuple[dict[str, int], dict[str, int]]:
+        """{name: tensor index} of the inputs and of the outputs: the serving signature's keys in sorted order
+        when the model has a signature, else the tensor names in the flat order."""
+        signatures = interp.get_signature_list()
+        if signatures:
+            key = "serving_default" if "serving_default" in signatures else sorted(signatures)[0]
+            runner = interp.get_signature_runner(key)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            return ({k: ins[k]["index"] for k in sorted(ins)}, {k: outs[k]["index"] for k in sorted(outs)})
+        return ({d["name"]: d["index"] for d in interp.get_input_details()},
+                {d["name"]: d["index"] for d in interp.get_output_details()})
 
     def _interpreter(self):
         interp = getattr(self._local, "interp", None)
@@ -52,22 +72,21 @@ class TfliteBackend(Backend):
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise BackendError(f"{self.path}: TFLite cannot load it: {first}") from exc
             self._local.interp = interp
-            self._local.inputs = {d["name"]: d for d in interp.get_input_details()}
-            self._local.outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
+            self._local.shapes = {d["index"]: tuple(d["shape"]) for d in interp.get_input_details()}
         return interp
 
     def predict(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         interp = self._interpreter()
-        details = self._local.inputs
+        shapes = self._local.shapes
         resized = False
-        for name, feed in zip(self.input_names, feeds, strict=True):
-            if tuple(details[name]["shape"]) != feed.shape:
-                interp.resize_tensor_input(details[name]["index"], feed.shape, strict=False)
+        for index, feed in zip(self._input_index, feeds, strict=True):
+            if shapes[index] != feed.shape:
+                interp.resize_tensor_input(index, feed.shape, strict=False)
                 resized = True
         if resized:
             interp.allocate_tensors()
-            self._local.inputs = details = {d["name"]: d for d in interp.get_input_details()}
-        for name, feed in zip(self.input_names, feeds, strict=True):
-            interp.set_tensor(details[name]["index"], feed)
+            self._local.shapes = {d["index"]: tuple(d["shape"]) for d in interp.get_input_details()}
+        for index, feed in zip(self._input_index, feeds, strict=True):
+            interp.set_tensor(index, feed)
         interp.invoke()
-        return [interp.get_tensor(self._local.outputs[n]) for n in self.output_names]
+        return [interp.get_tensor(index) for index in self._output_index]

@@ -110,3 +110,26 @@ def test_gpu_without_cuda_is_refused(tiny_models):
     paths, _ = tiny_models
     with pytest.raises(BackendError, match="gpu"):
         create_backend("onnxruntime", BackendConfig(device="gpu")).load(paths["onnxruntime"])
+
+
+def test_tflite_outputs_follow_the_signature_keys(tmp_path):
+    # Two outputs of different shapes: the backend lists them by the serving signature's sorted keys, as the tf
+    # backend does, whatever order the converter gave the flat tensor list (SSD's came out scores first).
+    from loadgen.backends.tf import tf
+
+    class TwoOutputs(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="image")])
+        def __call__(self, x):
+            return {"scores": tf.concat([x, x + 1.0, x + 2.0], axis=1), "locs": x * 2.0}
+
+    module = TwoOutputs()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.__call__})
+    (tmp_path / "two.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm")).convert())
+    backend = create_backend("tflite", BackendConfig()).load(str(tmp_path / "two.tflite"))
+    assert backend.input_names == ["image"] and backend.output_names == ["locs", "scores"]
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    locs, scores = backend.predict([x])
+    np.testing.assert_array_equal(locs, x * 2)
+    assert scores.shape == (3, 12)
+    only = create_backend("tflite", BackendConfig(outputs=("scores",))).load(str(tmp_path / "two.tflite"))
+    assert only.predict([x[:1]])[0].shape == (1, 12)

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Inference: ./run_and_time.sh [infer] [--docker|--native] backend model device [flags]
+#            in Docker when an engine answers, else natively (one line says which).
+# Training:  ./run_and_time.sh [train] [flags]   (the training form comes with single_stage_detector.train)
+set -euo pipefail
+cd "$(dirname "$0")/.." && exec "${LAUNCH_PYTHON:-python3}" -m loadgen.deploy.scripts single_stage_detector run_and_time "$@"
