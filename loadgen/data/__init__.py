@@ -6,6 +6,7 @@
 - ``manifest``   dataset manifests and verification, naming every bad, missing or unlisted file.
 - ``atomic``     whole-or-nothing files and folders, partial folders of dead runs reclaimed, finished builds.
 - ``cache``      preprocessing caches keyed by their parameters and their sources.
+- ``coco``       COCO 2017: reading instances files, the 80 category ids, the real-pixel mini-set builder.
 - ``processes``  worker pools whose workers die with their parent; a prefetching iterator.
 - ``cli``        ``python -m loadgen.data`` (verify, download, extract).
 
@@ -24,12 +25,32 @@ from loadgen.data.atomic import (
     write_atomic,
 )
 from loadgen.data.cache import PreprocessCache
+from loadgen.data.coco import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    CATEGORY_OF_LABEL,
+    LABEL_OF_CATEGORY,
+    MiniLayout,
+    annotated_image_ids,
+    annotation_file,
+    build_mini_coco,
+    category_to_label,
+    image_folder,
+    label_to_category,
+    load_annotations,
+    mask_box,
+    mask_to_polygons,
+    mask_to_rle,
+)
 from loadgen.data.download import download, download_url, file_digest, mirrored, url_problem
 from loadgen.data.errors import ChecksumError, DataError, UnsafeArchiveError, one_line
 from loadgen.data.manifest import Manifest, report, unlisted, verify
 from loadgen.data.processes import end_with_parent, prefetch, process_pool
 
 __all__ = [
+    "CATEGORIES", "CATEGORY_IDS", "CATEGORY_OF_LABEL", "LABEL_OF_CATEGORY", "MiniLayout", "annotated_image_ids",
+    "annotation_file", "build_mini_coco", "category_to_label", "image_folder", "label_to_category", "load_annotations",
+    "mask_box", "mask_to_polygons", "mask_to_rle",
     "ChecksumError", "DataError", "Manifest", "PreprocessCache", "UnsafeArchiveError", "atomic_folder",
     "build_command", "check_archive", "download", "download_url", "end_with_parent", "ensure_built", "extract",
     "file_digest", "finished", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",
