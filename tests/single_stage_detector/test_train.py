@@ -320,4 +320,5 @@ def test_sharded_evaluation_merges_to_the_unsharded_one(tmp_path, mini_root):
     merged = np.concatenate([p[1] for p in parts])
     assert np.array_equal(merged[np.lexsort(merged.T[::-1])], whole[1][np.lexsort(whole[1].T[::-1])])
     assert workload.merge(parts) == workload.merge([whole])
-    assert len(whole[1]) > 10 and set(np.unique(whole[1][:, 6])) <= set(range(1, 91))  # SSD-MobileNet's labels are the COCO ids
+    # SSD-MobileNet-v1's labels are the COCO category ids themselves.
+    assert len(whole[1]) > 10 and set(np.unique(whole[1][:, 6])) <= set(range(1, 91))
