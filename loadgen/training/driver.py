@@ -221,10 +221,10 @@ class _Run:
 
     # -- the loop --------------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        epochs, per_block = self.cfg.epochs, self.every.epochs or 1
+        epochs = self.cfg.epochs
         while self.epoch < epochs and not self.stop:
             first = self.epoch
-            count = min(per_block, epochs - first)
+            count = min(self.every.block_after(first) if self.every.epochs else 1, epochs - first)
             with self.log.block(first_epoch_num=first, epoch_count=count):
                 while self.epoch < first + count and not self.stop:
                     with self.log.epoch(self.epoch):

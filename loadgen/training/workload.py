@@ -34,16 +34,28 @@ from loadgen.training.distributed import DataParallel, World
 
 @dataclasses.dataclass(frozen=True)
 class Every:
-    """The evaluation cadence: after every ``epochs`` epochs (one mllog block each) or every ``steps`` steps."""
+    """The evaluation cadence: after every ``epochs`` epochs (one mllog block each) or every ``steps`` steps.
+    With ``first``, the first evaluation comes after ``first`` epochs (one block), then every ``epochs``: SSD's
+    rule evaluates at epochs 40, 45, 50, ..."""
 
     epochs: int | None = None
     steps: int | None = None
+    first: int | None = None
 
     def __post_init__(self) -> None:
         if (self.epochs is None) == (self.steps is None):
             raise ValueError("Every takes exactly one of epochs= or steps=")
         if (self.epochs or self.steps) <= 0:
             raise ValueError(f"an evaluation interval must be > 0, got {self}")
+        if self.first is not None and (self.epochs is None or self.first <= 0):
+            raise ValueError(f"first= needs epochs= and must be > 0, got {self}")
+
+    def block_after(self, epoch: int) -> int:
+        """Epochs from ``epoch`` to the next evaluation (epoch cadence): the length of the block starting there."""
+        start = self.first or 0
+        if epoch < start:
+            return start - epoch
+        return self.epochs - (epoch - start) % self.epochs
 
 
 @dataclasses.dataclass(frozen=True)
