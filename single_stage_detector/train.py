@@ -46,6 +46,7 @@ from single_stage_detector import boxes as box_ops
 from single_stage_detector import mini
 from single_stage_detector.data import load_backbone_weights
 from single_stage_detector.data import training as data
+from single_stage_detector.data.presets import eval_preset
 from single_stage_detector.models import build, load_backbone
 
 REFERENCE_BATCH = 32  # per GPU, and the batch the base learning rate is given for
@@ -212,11 +213,13 @@ class SingleStageDetector(Workload):
         self.train_set = data.TrainSet(data.CocoImages(self.root, "train", self.label_of), self.default_boxes,
                                        data.TrainAugment(max_samples=cfg.max_samples))
         self.val_images = data.CocoImages(self.root, "val", self.label_of, limit=args.eval_images)
-        self.val_set = data.EvalSet(self.val_images)
+        # The one evaluation preset, the inference QSL's: the model's normalisation at the training size.
+        self.preset = eval_preset(cfg.model, data.IMAGE_SIZE)
+        self.val_set = data.EvalSet(self.val_images, self.preset)
         self.sampler = distributed.SeededShards(self.train_set, world, seed)
         self.loader = torch.utils.data.DataLoader(
             self.train_set, world.local_batch(cfg.batch_size), sampler=self.sampler, drop_last=True,
-            num_workers=args.workers, collate_fn=data.train_collate, persistent_workers=args.workers > 0,
+            num_workers=args.workers, collate_fn=data.TrainCollate(self.preset), persistent_workers=args.workers > 0,
             pin_memory=self.device.type == "cuda")
         if len(self.loader) == 0:
             raise DataError(f"{self.root}: {len(self.train_set)} annotated train images, fewer than one batch of "
@@ -254,7 +257,7 @@ class SingleStageDetector(Workload):
         pixels of the original image (what COCOeval's loadRes reads)."""
         subset = torch.utils.data.Subset(self.val_set, shard.take(self.val_set))
         loader = torch.utils.data.DataLoader(subset, 32, num_workers=self.args.workers,
-                                             collate_fn=data.eval_collate)
+                                             collate_fn=data.EvalCollate(self.preset))
         ids, rows = [], []
         for images, image_ids, sizes in loader:
             locs, scores = model(images.to(self.device))

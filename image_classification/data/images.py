@@ -10,9 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from loadgen.data import (
-    DataError,
-)
+from loadgen.data import DataError, pixels
 
 
 class BadImageError(DataError):
@@ -86,11 +84,8 @@ class EvalPreset:
         return np.asarray(img.crop((left, top, left + self.crop, top + self.crop)), dtype=np.uint8)
 
     def normalize(self, batch: np.ndarray, layout: str = "NCHW") -> np.ndarray:
-        x = batch.astype(np.float32)
-        x *= self.scale
-        x -= np.asarray(self.mean, np.float32)
-        x /= np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
+        """uint8 ``(N, H, W, 3)`` -> float32 in ``layout`` (NCHW for PyTorch and ONNX, NHWC for TF)."""
+        return pixels.normalize(batch, self.scale, self.mean, self.std, layout)
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         return self.normalize(self.geometry(img)[None])[0]

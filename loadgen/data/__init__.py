@@ -10,6 +10,7 @@
 - ``coco_files`` COCO 2017 on disk: its archives fetched and extracted, pretrained weights checked by name, the
                  folder verified (counts, instances files, every image decoded). Imported as a module
                  (``from loadgen.data import coco_files``), as its names are COCO's alone.
+- ``pixels``     uint8 images to normalised network input, for every image benchmark's evaluation preset.
 - ``processes``  worker pools whose workers die with their parent; a prefetching iterator.
 - ``cli``        ``python -m loadgen.data`` (verify, download, extract).
 

@@ -26,7 +26,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from loadgen.data import DataError
+from loadgen.data import DataError, pixels
 
 #: The input side each model is benchmarked at under LoadGen (the inference reference's sizes); training runs 300.
 INFERENCE_SIZE = {"ssd-resnet34": 1200, "ssd-mobilenet": 300}
@@ -54,12 +54,8 @@ class EvalPreset:
         return np.asarray(img.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
     def normalize(self, batch: np.ndarray, layout: str = "NCHW") -> np.ndarray:
-        """uint8 ``(N, size, size, 3)`` -> float32 in ``layout`` (NCHW for PyTorch and ONNX, NHWC for TF)."""
-        x = batch.astype(np.float32)
-        x *= self.scale
-        x -= np.asarray(self.mean, np.float32)
-        x /= np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
+        """uint8 ``(N, H, W, 3)`` -> float32 in ``layout`` (NCHW for PyTorch and ONNX, NHWC for TF)."""
+        return pixels.normalize(batch, self.scale, self.mean, self.std, layout)
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         """One image -> float32 ``(3, size, size)``, what the PyTorch model takes."""

@@ -3,8 +3,9 @@ and the collates.
 
 Training (the reference's ``SSDTransformer``, ``val=False``): SSD's random crop, a horizontal flip (p 0.5), colour
 jitter (brightness 0.125, contrast 0.5, saturation 0.5, hue 0.05, in a random order), a resize to 300x300, the
-ImageNet normalisation, and each default box matched to its ground truth (``boxes.match``) and encoded
-(``boxes.encode``) in the loader, so the training process only runs the network. Only images with at least one
+normalisation, and each default box matched to its ground truth (``boxes.match``) and encoded
+(``boxes.encode``) in the loader, so the training process only runs the network; then the model's normalisation
+(``presets.eval_preset``: ImageNet's for SSD-ResNet34, [-1, 1] for SSD-MobileNet). Only images with at least one
 annotation are kept, as in the reference (117,266 of COCO's 118,287 train images, 4,952 of its 5,000 val images).
 
 The crop (SSD, Liu et al. 2016, section 2.2, as the reference draws it): pick one of seven modes at random: the
@@ -13,8 +14,8 @@ overlap rule. A crop is 0.3..1 of the width and of the height, with an aspect ra
 centre falls inside it are kept, clipped to it. A mode gets ``max_samples`` tries (the rule's ``max_samples``: 1 in
 the reference, 50 allowed) before another mode is drawn.
 
-Evaluation (``val=True``): the image resized to 300x300 and normalised, nothing else. :func:`eval_image` is that
-preset, for the inference QSL too, so the two never disagree.
+Evaluation (``val=True``): the model's evaluation preset (``single_stage_detector.data.presets``), the one the
+inference QSL uses, so the two never disagree.
 
 The randomness of a training sample is drawn from ``(seed, epoch, index)`` (``SeededShards``' key), so it is the
 same whichever process or DataLoader worker loads it.
@@ -34,10 +35,9 @@ from PIL import Image
 
 from loadgen.data import DataError, annotated_image_ids, annotation_file, image_folder, load_annotations
 from single_stage_detector import boxes as box_ops
+from single_stage_detector.data.presets import EvalPreset
 
 IMAGE_SIZE = 300
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet, as torchvision's pretrained ResNet-34 expects
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # The crop modes: None keeps the whole image; a number is the lowest IoU every kept object must have with the crop
 # (-inf: no rule). The reference draws each of the seven with the same chance.
 CROP_MODES = (None, 0.1, 0.3, 0.5, 0.7, 0.9, -math.inf)
@@ -179,15 +179,6 @@ def resize(image: np.ndarray | Image.Image, size: int = IMAGE_SIZE) -> Image.Ima
     return img.resize((size, size), Image.BILINEAR)
 
 
-def eval_image(rgb: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """The evaluation preset's geometry: (H, W, 3) uint8 -> (size, size, 3) uint8. :func:`normalize` follows."""
-    return np.asarray(resize(rgb, size))
-
-
-def normalize(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32, ImageNet mean and std."""
-    x = (images.astype(np.float32) / 255.0 - MEAN) / STD
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,26 +229,36 @@ class TrainSet(torch.utils.data.Dataset):
 
 
 class EvalSet(torch.utils.data.Dataset):
-    """Evaluation samples: ``(image uint8 (S, S, 3), COCO image id, (height, width))``."""
+    """Evaluation samples: ``(image uint8 (S, S, 3), COCO image id, (height, width))``, the preset's geometry."""
 
-    def __init__(self, images: CocoImages, size: int = IMAGE_SIZE) -> None:
-        self.images, self.size = images, size
+    def __init__(self, images: CocoImages, preset: EvalPreset) -> None:
+        self.images, self.preset = images, preset
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int, tuple[int, int]]:
         sample = self.images.load(index)
-        return eval_image(sample.image, self.size), sample.image_id, sample.size
+        return self.preset.geometry(Image.fromarray(sample.image)), sample.image_id, sample.size
 
 
-def train_collate(batch: Sequence[tuple[np.ndarray, torch.Tensor, torch.Tensor]]):
-    """-> images (N, 3, S, S) float32 normalised, box targets (N, B, 4), labels (N, B)."""
-    images, locs, labels = zip(*batch, strict=True)
-    return normalize(np.stack(images)), torch.stack(locs), torch.stack(labels)
+@dataclasses.dataclass(frozen=True)
+class TrainCollate:
+    """-> images (N, 3, S, S) float32 in the preset's normalisation, box targets (N, B, 4), labels (N, B)."""
+
+    preset: EvalPreset
+
+    def __call__(self, batch: Sequence[tuple[np.ndarray, torch.Tensor, torch.Tensor]]):
+        images, locs, labels = zip(*batch, strict=True)
+        return torch.from_numpy(self.preset.normalize(np.stack(images))), torch.stack(locs), torch.stack(labels)
 
 
-def eval_collate(batch: Sequence[tuple[np.ndarray, int, tuple[int, int]]]):
-    """-> images (N, 3, S, S) float32 normalised, image ids [N], sizes [(height, width)] * N."""
-    images, ids, sizes = zip(*batch, strict=True)
-    return normalize(np.stack(images)), list(ids), list(sizes)
+@dataclasses.dataclass(frozen=True)
+class EvalCollate:
+    """-> images (N, 3, S, S) float32 in the preset's normalisation, image ids [N], sizes [(height, width)] * N."""
+
+    preset: EvalPreset
+
+    def __call__(self, batch: Sequence[tuple[np.ndarray, int, tuple[int, int]]]):
+        images, ids, sizes = zip(*batch, strict=True)
+        return torch.from_numpy(self.preset.normalize(np.stack(images))), list(ids), list(sizes)

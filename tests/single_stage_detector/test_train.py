@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from loadgen.data import category_to_label
 from loadgen.training.workload import Every
 from single_stage_detector import mini, train
 from single_stage_detector.data import training as data
+from single_stage_detector.data.presets import eval_preset
 from single_stage_detector.models import build
 
 RULESET = "1.0.0"
@@ -49,7 +51,7 @@ def test_one_training_step_lowers_nothing_to_nan_and_moves_the_weights(mini_root
     images = data.CocoImages(mini_root, "train", category_to_label)
     model = build("ssd-resnet34")
     dataset = data.TrainSet(images, model.default_boxes.numpy(), data.TrainAugment())
-    x, loc_t, labels = data.train_collate([dataset[(i, 0, 1)] for i in range(2)])
+    x, loc_t, labels = data.TrainCollate(eval_preset("ssd-resnet34", 300))([dataset[(i, 0, 1)] for i in range(2)])
     assert x.shape == (2, 3, 300, 300) and loc_t.shape == (2, 8732, 4) and labels.shape == (2, 8732)
     assert (labels > 0).any() and int(labels.max()) <= 80
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -233,11 +235,21 @@ def test_train_augment_is_keyed_by_seed_epoch_and_index():
         assert np.all((s.boxes >= 0) & (s.boxes <= 1)) and len(s.boxes) == len(s.labels)
 
 
-def test_eval_preset_resizes_and_normalizes():
-    rgb = np.zeros((50, 80, 3), dtype=np.uint8)
-    x = data.normalize(data.eval_image(rgb)[None])
-    assert x.shape == (1, 3, 300, 300) and x.dtype == torch.float32
-    np.testing.assert_allclose(x[0, :, 0, 0].numpy(), -data.MEAN / data.STD, rtol=1e-6)
+@pytest.mark.parametrize("model, first_pixel", [("ssd-resnet34", -np.array([0.485, 0.456, 0.406]) /
+                                                 np.array([0.229, 0.224, 0.225])),
+                                                ("ssd-mobilenet", -np.ones(3))])
+def test_evaluation_uses_the_inference_preset(model, first_pixel):
+    """Training-time evaluation sees the QSL's pixels: the model's own normalisation (ImageNet's for
+    SSD-ResNet34, [-1, 1] for SSD-MobileNet), from the one preset."""
+    preset = eval_preset(model, data.IMAGE_SIZE)
+    black = data.Sample(np.zeros((50, 80, 3), np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), 7,
+                        (50, 80))
+    images = types.SimpleNamespace(load=lambda index: black)  # CocoImages' one method EvalSet reads
+    item = data.EvalSet(images, preset)[0]
+    x, ids, sizes = data.EvalCollate(preset)([item])
+    assert x.shape == (1, 3, 300, 300) and x.dtype == torch.float32 and ids == [7] and sizes == [(50, 80)]
+    np.testing.assert_allclose(x[0, :, 0, 0].numpy(), first_pixel, rtol=1e-6)
+    np.testing.assert_array_equal(x.numpy(), preset.normalize(preset.geometry(Image.new("RGB", (80, 50)))[None]))
 
 
 # --- loss, schedule, cadence -----------------------------------------------------------------------------------
