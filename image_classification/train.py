@@ -31,7 +31,7 @@ from image_classification.models import build
 from loadgen import cli
 from loadgen.data import prefetch
 from loadgen.training import distributed, driver
-from loadgen.training.checkpoint import load_state
+from loadgen.training.checkpoint import load_model
 from loadgen.training.workload import Every, Shard, Workload
 
 
@@ -201,10 +201,7 @@ main = functools.partial(driver.main, ImageClassification)  # (args) -> exit cod
 
 def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:
     """The model saved by a training run, from safetensors: no pickled code is ever run."""
-    state, meta = load_state(folder)
-    model = build(meta["model"], meta["num_classes"])
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return load_model(folder, lambda meta: build(meta["model"], meta["num_classes"]))
 
 
 if __name__ == "__main__":

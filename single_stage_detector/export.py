@@ -27,7 +27,7 @@ from loadgen import exported, report
 from loadgen.cli import ArgumentParser, existing_dir, positive
 from loadgen.data import DataError, annotation_file, image_folder, load_annotations
 from loadgen.data.coco_accuracy import accuracy_from_responses, qsl_images
-from loadgen.training.checkpoint import CheckpointError, load_state
+from loadgen.training.checkpoint import CheckpointError, load_model
 from single_stage_detector import infer, mini, models
 from single_stage_detector.data.presets import INFERENCE_SIZE, MODEL_PRESET, load_image, presets
 
@@ -86,17 +86,14 @@ def load_checkpoint(folder: str | Path, size: int | None = None) -> tuple[models
     """The model a training checkpoint describes (``model`` in model.json) for ``size`` x ``size`` inputs (default:
     its inference size), its weights loaded, in eval mode. CheckpointError for a checkpoint that does not fit;
     ValueError for a size the architecture does not take."""
-    state, meta = load_state(folder)
-    name = meta.get("model")
-    if name not in models.MODELS:
-        raise CheckpointError(f"{folder}/model.json: 'model' must be one of {', '.join(models.MODELS)}, got {name!r}")
-    model = models.build(name, size or INFERENCE_SIZE[name])
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:  # missing, unexpected or misshapen weights
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"{folder}: the weights do not fit {name} ({first})") from None
-    return model.eval(), meta
+    def make(meta: dict) -> models.SSD:
+        name = meta.get("model")
+        if name not in models.MODELS:
+            raise CheckpointError(f"{folder}/model.json: 'model' must be one of {', '.join(models.MODELS)}, "
+                                  f"got {name!r}")
+        return models.build(name, size or INFERENCE_SIZE[name])
+
+    return load_model(folder, make)
 
 
 def run_backend(name: str, path: Path, images: np.ndarray, threads: int, batch: int = 8) -> list[np.ndarray]:

@@ -40,7 +40,6 @@ from torch import nn
 from loadgen import cli
 from loadgen.data import DataError, category_to_label, label_to_category, prefetch
 from loadgen.training import distributed, driver
-from loadgen.training.checkpoint import load_state
 from loadgen.training.workload import Every, Shard, Workload
 from single_stage_detector import boxes as box_ops
 from single_stage_detector import mini
@@ -306,14 +305,6 @@ def coco_map(coco_gt, detections: np.ndarray, image_ids: list[int]) -> float:
 
 get_args_parser = functools.partial(driver.get_args_parser, SingleStageDetector)  # (add_help=True)
 main = functools.partial(driver.main, SingleStageDetector)  # (args) -> exit code
-
-
-def load_checkpoint(folder: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """The model saved by a training run, from safetensors: no pickled code is ever run."""
-    state, meta = load_state(folder)
-    model = build(meta["model"], meta["image_size"])
-    model.load_state_dict(state)
-    return model.eval(), meta
 
 
 if __name__ == "__main__":

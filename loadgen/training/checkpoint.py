@@ -61,6 +61,22 @@ def load_state(folder: str | os.PathLike) -> tuple[dict, dict]:
     return state, meta
 
 
+def load_model(folder: str | os.PathLike, build):
+    """``(model, meta)``: the model a training run saved in ``folder``, made by ``build(meta)`` from its model.json,
+    its weights loaded (safetensors: nothing is unpickled), in eval mode. Weights that do not fit the model are a
+    one-line CheckpointError."""
+    state, meta = load_state(folder)
+    model = build(meta)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing, unexpected or misshapen weights: torch's first line after its header
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines or [""])[0]
+        name = meta.get("model", type(model).__name__)
+        raise CheckpointError(f"{folder}: the weights do not fit {name} ({detail})") from None
+    return model.eval(), meta
+
+
 def save_training(out: str | os.PathLike, model_state: dict, optimizer_state: dict, meta: dict) -> Path:
     """A resume checkpoint, whole or not at all: weights and optimizer tensors in safetensors, the rest in JSON.
 

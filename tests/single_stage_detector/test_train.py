@@ -16,7 +16,7 @@ from PIL import Image
 
 from loadgen.data import category_to_label
 from loadgen.training.workload import Every
-from single_stage_detector import mini, train
+from single_stage_detector import export, mini, train
 from single_stage_detector.data import training as data
 from single_stage_detector.data.presets import eval_preset
 from single_stage_detector.models import build
@@ -77,7 +77,7 @@ def test_short_mini_run_log_passes_the_checker(tmp_path, mini_root, capsys):
     assert events["eval_samples"]["value"] == 3 and events["max_samples"]["value"] == 1
     result = json.loads((tmp_path / "train_result.json").read_text())
     assert result["steps"] == 2 and result["benchmark"] == "ssd-resnet34" and "mAP" in result["metrics"]
-    model, meta = train.load_checkpoint(tmp_path)
+    model, meta = export.load_checkpoint(tmp_path, 300)
     assert meta["model"] == "ssd-resnet34" and model.num_classes == 81
     assert "RESULT,ssd-resnet34,1," in capsys.readouterr().out
 
