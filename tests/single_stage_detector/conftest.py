@@ -1,5 +1,5 @@
 """Fixtures for the inference and export tests: the mini set, and untrained SSDs whose class scores are made to
-vary (so that they detect something) exported to .pt2 and ONNX."""
+vary (so that they detect something) exported to every format."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 PARITY_IMAGES = 6
+FORMATS = ("pytorch", "onnxruntime", "tf", "tflite")  # every backend's format
 
 
 def lively(model, mini_root: Path, boosted=(1, 62), spread: float = 2.0, boost: float = 1.0,
@@ -57,7 +58,8 @@ def mini_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, mini_root) -> dict[str, Path]:
-    """{model name: export folder} of both models at 300x300, as .pt2 and ONNX (the parity check passed)."""
+    """{model name: export folder} of both models at 300x300 in every format (.pt2, ONNX, SavedModel, TFLite),
+    each through export.py's parity check."""
     import torch
 
     from loadgen.training.checkpoint import save_state
@@ -69,7 +71,8 @@ def exported(tmp_path_factory, mini_root) -> dict[str, Path]:
         torch.manual_seed(0)
         model = lively(models.build(name, 300), mini_root)
         save_state(model.state_dict(), {"model": name, "data_dir": str(mini_root)}, ckpt)
-        argv = ["--checkpoint", str(ckpt), "--image-size", "300", "--parity-images", str(PARITY_IMAGES)]
+        argv = ["--checkpoint", str(ckpt), "--image-size", "300", "--parity-images", str(PARITY_IMAGES),
+                "--formats", ",".join(FORMATS)]
         assert export.main(export.get_args_parser().parse_args(argv)) == 0
         folders[name] = ckpt / "export"
     return folders

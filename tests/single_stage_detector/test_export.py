@@ -1,5 +1,6 @@
-"""export.py: .pt2 and ONNX of both SSDs match PyTorch on the mini val set (mAP within 0.5 points, >= 99 % of
-detections matched); the matching measure itself; one-line errors; the 1200x1200 SSD-ResNet34 (slow)."""
+"""export.py: .pt2, ONNX, SavedModel and TFLite of both SSDs match PyTorch on the mini val set (mAP within 0.5
+points, >= 99 % of detections matched); the matching measure itself; one-line errors; the 1200x1200
+SSD-ResNet34 (slow)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def test_exports_match_pytorch(model, exported):
     meta = json.loads((folder / "export.json").read_text())
     assert (meta["model"], meta["image_size"], meta["images"]) == (model, 300, PARITY_IMAGES)
     assert meta["pytorch_detections"] > 0  # the parity check compared real detections, not two empty lists
-    for fmt, name in (("pytorch", f"{model}.pt2"), ("onnxruntime", f"{model}.onnx")):
-        assert meta["files"][fmt] == name and (folder / name).is_file()
+    for fmt, name in (("pytorch", f"{model}.pt2"), ("onnxruntime", f"{model}.onnx"), ("tf", f"{model}_savedmodel"),
+                      ("tflite", f"{model}.tflite")):
+        assert meta["files"][fmt] == name and (folder / name).exists()
         assert meta["parity"][fmt]["matched"] >= export.MATCHED
         assert abs(meta["parity"][fmt]["mAP"] - meta["pytorch_mAP"]) <= export.MAP_TOLERANCE
 
