@@ -30,6 +30,7 @@ test-slow: setup
 demo: setup
 	$(PY) -m image_classification.demo
 	$(PY) -m recommendation.demo
+	$(PY) -m single_stage_detector.demo
 
 bench: setup
 	$(PY) -m tests.bench

@@ -10,13 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 from image_classification import export, mini, train
-from loadgen.cli import demo_parser
+from loadgen.cli import demo_loadgen_run, demo_parser, demo_summary_line, demo_train_line
 
 HERE = Path(__file__).resolve().parent
 # Expected rates for LoadGen, about twice what ResNet-50 at 32x32 on onnxruntime does on 2 cores (measured:
@@ -44,11 +42,8 @@ def main(args) -> int:
         return code
     infer_dir = out / "resnet50-onnxruntime"
     for scenario, qps, accuracy in RUNS:
-        cmd = [sys.executable, "-m", "image_classification.infer", "--profile", "resnet50-onnxruntime",
-               "--model-dir", str(train_dir / "export"), "--dataset-path", str(root), "--scenario", scenario,
-               "--qps", qps, "--user-conf", str(HERE / "user.conf"), "--output", str(infer_dir)]
-        # One process per LoadGen run: LoadGen accepts one user.conf per process.
-        code = subprocess.call(cmd + (["--accuracy"] if accuracy else []))
+        code = demo_loadgen_run("image_classification.infer", "resnet50-onnxruntime", train_dir / "export", root,
+                                scenario, qps, HERE / "user.conf", infer_dir, accuracy)
         if code:
             return code
     summary(train_dir, infer_dir)
@@ -56,17 +51,10 @@ def main(args) -> int:
 
 
 def summary(train_dir: Path, infer_dir: Path) -> None:
-    trained = json.loads((train_dir / "train_result.json").read_text())
     print("\n== demo summary ==")
-    print(f"time to train: {trained['time_to_train_s']:.1f} s, {trained['epochs']:g} epochs, top-1 "
-          f"{trained['metrics']['top1']:.4f} (target {trained['targets']['top1']})")
+    print(demo_train_line(train_dir, "top1", "top-1"))
     for scenario in ("Offline", "SingleStream"):
-        perf = json.loads((infer_dir / scenario / "performance" / "results.json").read_text())
-        acc = json.loads((infer_dir / scenario / "accuracy" / "results.json").read_text())
-        tiles = ", ".join(f"p{p}={1e3 * v:.2f} ms" for p, v in perf["figures"]["tiles_s"].items()
-                          if p in ("50.0", "90.0", "99.0"))
-        print(f"{scenario}: {perf['validity']}, {perf['figures']['qps']:.1f} samples/s, {tiles}; "
-              f"top-1 {acc['figures']['accuracy']['top1']:.4f}")
+        print(demo_summary_line(infer_dir, scenario, lambda figures: f"top-1 {figures['top1']:.4f}"))
     print(f"files: mllog log, checkpoint, training curve in {train_dir}/; models in {train_dir / 'export'}/;")
     print(f"       LoadGen logs, results.json and latency histograms in {infer_dir}/<scenario>/<mode>/")
 

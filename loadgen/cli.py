@@ -39,6 +39,44 @@ def demo_parser(prog: str, description: str | None, default_output: str, add_hel
     return parser
 
 
+def demo_loadgen_run(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
+                     scenario: str, qps: str, user_conf: str | os.PathLike, output: str | os.PathLike,
+                     accuracy: bool) -> int:
+    """One LoadGen run of a demo: ``python -m <module>`` (a benchmark's infer) in a process of its own, because
+    LoadGen accepts one user.conf per process. Its exit status."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", module, "--profile", profile, "--model-dir", str(model_dir), "--dataset-path",
+           str(dataset), "--scenario", scenario, "--qps", qps, "--user-conf", str(user_conf), "--output", str(output)]
+    return subprocess.call(cmd + (["--accuracy"] if accuracy else []))
+
+
+def demo_train_line(train_dir: str | os.PathLike, metric: str, label: str | None = None) -> str:
+    """A demo's summary of its training run, from ``train_dir/train_result.json`` (the training driver's):
+    time to train, epochs, and ``metric`` (shown as ``label``) against its target."""
+    import json
+    from pathlib import Path
+
+    trained = json.loads((Path(train_dir) / "train_result.json").read_text())
+    return (f"time to train: {trained['time_to_train_s']:.1f} s, {trained['epochs']:g} epochs, {label or metric} "
+            f"{trained['metrics'][metric]:.4f} (target {trained['targets'][metric]})")
+
+
+def demo_summary_line(run_dir: str | os.PathLike, scenario: str, accuracy: Callable[[dict], str]) -> str:
+    """A demo's summary of one scenario from its two results.json (``run_dir/<scenario>/{performance,accuracy}``):
+    validity, samples/s, p50/p90/p99 latencies, and ``accuracy`` of the accuracy run's figures."""
+    import json
+    from pathlib import Path
+
+    folder = Path(run_dir) / scenario
+    perf = json.loads((folder / "performance" / "results.json").read_text())
+    acc = json.loads((folder / "accuracy" / "results.json").read_text())
+    tiles = ", ".join(f"p{p}={1e3 * v:.2f} ms" for p, v in perf["figures"]["tiles_s"].items()
+                      if p in ("50.0", "90.0", "99.0"))
+    return (f"{scenario}: {perf['validity']}, {perf['figures']['qps']:.1f} samples/s, {tiles}; "
+            f"{accuracy(acc['figures']['accuracy'])}")
+
+
 def die(prog: str, message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``prog: error: message`` on one line and exit."""
     print(f"{prog}: error: {message}", file=sys.stderr)

@@ -26,6 +26,8 @@ BAD = {
     "dlrm-train-zero-batch": ("recommendation.train", ["--batch-size", "0"], "--batch-size"),
     "dlrm-train-zero-threads": ("recommendation.train", ["--threads", "0"], "--threads"),
     "dlrm-train-missing-raw": ("recommendation.train", ["--raw-dir", MISSING], MISSING),
+    "ssd-train-negative-epochs": ("single_stage_detector.train", ["--epochs", "-1"], "--epochs"),
+    "ssd-train-missing-data": ("single_stage_detector.train", ["--data-dir", MISSING], MISSING),
     # inference
     "ic-infer-missing-dataset": ("image_classification.infer", ["--dataset-path", MISSING], MISSING),
     "ic-infer-missing-list": ("image_classification.infer", ["--dataset-list", MISSING], MISSING),
@@ -33,6 +35,9 @@ BAD = {
     "dlrm-infer-aggregation-min-over-max": ("recommendation.infer", ["--samples-to-aggregate-min", "5",
                                                                      "--samples-to-aggregate-max", "2"], "min <= max"),
     "dlrm-infer-aggregation-min-alone": ("recommendation.infer", ["--samples-to-aggregate-min", "5"], "go together"),
+    "ssd-infer-missing-dataset": ("single_stage_detector.infer", ["--dataset-path", MISSING], MISSING),
+    # demos
+    "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
     # data
     "ssd-data-unknown-part": ("single_stage_detector.data", ["download", "--data-dir", "d", "--only", "test2017"],
                               "--only"),

@@ -80,7 +80,9 @@ def get_args_parser(workload: type[Workload], add_help: bool = True) -> argparse
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="device (default: cpu)")
     parser.add_argument("--threads", type=cli.positive(int), default=os.cpu_count() or 1,
                         help=f"torch intra-op threads (default: {os.cpu_count()})")
-    parser.add_argument("--quiet", action="store_true", help="no mllog lines on stdout (default: False)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no mllog lines on stdout; the progress bar and one line an evaluation stay "
+                             "(default: False)")
     return parser
 
 
@@ -242,7 +244,7 @@ class _Run:
         per_epoch = w.steps_per_epoch
         skip = max(0, self.step - self.epoch * per_epoch)  # a resumed run skips what it trained before
         model.train()
-        with _progress(per_epoch, f"epoch {self.epoch}", self.world.is_main and not self.args.quiet) as bar:
+        with _progress(per_epoch, f"epoch {self.epoch}", self.world.is_main) as bar:
             bar.update(skip)
             for batch in itertools.islice(w.train_batches(self.epoch), skip, None):
                 for group in optimizer.param_groups:
@@ -288,7 +290,7 @@ class _Run:
         self.history["train loss"].append(loss)
         for name in w.targets:
             self.history[name].append(metrics.get(name, math.nan))
-        if world.is_main and not self.args.quiet:
+        if world.is_main:  # --quiet leaves out the mllog lines, not this one line an evaluation
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
             print(f"epoch {epoch_num} (step {self.step}): train loss {loss:.4f}, {shown} (target {goal})", flush=True)

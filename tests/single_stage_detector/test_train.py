@@ -82,6 +82,21 @@ def test_short_mini_run_log_passes_the_checker(tmp_path, mini_root, capsys):
     assert "RESULT,ssd-resnet34,1," in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_demo_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
+    # The demo's recipe on the whole mini set, as make demo runs it: it must stop because the mAP reached the
+    # target, not because the epochs ran out, and say so in train_result.json, the RESULT line and the log.
+    cfg = train.CONFIGS["ssd-mobilenet"]
+    assert run_train(tmp_path, mini.ensure(), "--config", "ssd-mobilenet") == 0
+    result = json.loads((tmp_path / "train_result.json").read_text())
+    assert result["reached_target"] and result["metrics"]["mAP"] >= cfg.target and result["epochs"] < cfg.epochs
+    assert capsys.readouterr().out.count("RESULT,ssd-mobilenet,1,") == 1
+    log = tmp_path / "mlperf_train_log.txt"
+    assert '"status": "success"' in log.read_text()
+    proc = checker(log)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def closed_excerpt(real_log: Path, out: Path, accuracy: float = 0.2315, **change) -> Path:
     """The closed run's own lines up to run_start (submission, init, every rule key as the driver logged them),
     then one evaluation block written here: a one-step run cannot reach mAP 0.23, and the checker wants it."""
