@@ -2,19 +2,22 @@
 ``@measures``.
 
 - ssd_offline_harness_over_raw  samples/s of an Offline run under LoadGen with onnxruntime (SSD-ResNet34 at
-                                300x300) / the same model in a raw loop: ``InferenceSession.run`` on preloaded,
-                                normalised batches plus the one post-processing (``boxes.postprocess``: decoding,
-                                NMS) that any SSD runner needs, same batch and threads; the median ratio of the
-                                rounds, each raw then harness back to back. The weights are random but made to
-                                detect a few hundred boxes an image (the tests' ``lively``), so NMS has real work.
+                                300x300) / the same model in a raw loop doing what the harness does for a batch
+                                and nothing else: normalise the loaded images, ``InferenceSession.run``, the one
+                                post-processing (``boxes.postprocess``: decoding, NMS) any SSD runner needs; same
+                                batch and threads. Forty rounds of three batches a side, the two sides back to
+                                back (each first in every other round); each side's samples over its total time.
+                                The weights are random but made to detect a few hundred boxes an image (the
+                                tests' ``lively``), so NMS has real work.
 - ssd_train_over_plain_loop     training samples/s of train.py's data path (``TrainSet``: the reference's crop,
                                 flip, jitter, box matching and encoding in the training process, as train.py runs
                                 on CPU) / a plain loop: torchvision's ``CocoDetection`` with torchvision's own
                                 v2 transforms for the same augmentation (``RandomIoUCrop``, flip, resize, colour
                                 jitter) and the same box encoding, in ``DataLoader`` worker processes (one a
                                 thread), and the standard step. Same model (SSD-ResNet34 at 300), batch, loss,
-                                optimizer and torch threads; no decoded image is kept on either side. The median
-                                ratio of five rounds, each ours then plain, 8 timed steps a side.
+                                optimizer and torch threads; no decoded image is kept on either side. Six rounds,
+                                the two sides back to back (each first in every other round), 6 timed steps a
+                                side after 2 untimed; each side's samples over its total time.
 No figure here re-implements the reference's code: the baselines are onnxruntime itself, and torchvision.
 """
 
@@ -33,11 +36,11 @@ from loadgen.harness import run
 from loadgen.settings import RunSettings
 from tests.bench.targets import INFORMATIONAL, at_least, measures
 
-# This shared machine's speed swings by 10-20 % from one stretch of seconds to the next: many short pairs of
-# neighbours, and the median of their ratios, rather than a few long phases.
-ROUNDS = 6
-MIN_PHASE_S = 15.0  # an SSD-ResNet34 batch of 8 takes about 1 s on 2 cores: a phase holds a dozen or more
-TRAIN_BATCH, TRAIN_STEPS, TRAIN_ROUNDS = 8, 8, 5
+# This shared machine's speed swings by 10-20 % from one stretch of seconds to the next (an SSD-ResNet34 batch
+# of 8 takes 0.8 to 1.1 s on 2 cores, in runs of fast and slow batches): many short phases, each side's right
+# after the other's, so that both see the same stretches, and each side's total time over all its phases.
+ROUNDS, PHASE_BATCHES = 40, 3
+TRAIN_BATCH, TRAIN_STEPS, TRAIN_ROUNDS = 8, 6, 6
 
 
 def _lively_resnet34(root: Path):
@@ -50,20 +53,13 @@ def _lively_resnet34(root: Path):
     return lively(models.build("ssd-resnet34", 300), root)
 
 
-def _raw_rate(backend, task, batches: list[np.ndarray], inputs: list[list[np.ndarray]], seconds: float) -> float:
-    """samples/s of predict + the shared post-processing, back to back, over preloaded normalised batches
-    (``inputs``, the samples ``batches`` lists)."""
-    def call(i: int) -> int:
-        indices = batches[i % len(batches)]
-        task.postprocess(backend.predict(inputs[i % len(inputs)]), indices)
-        return len(indices)
-
-    call(0)  # warm-up
-    done, n, start = 0, 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        done += call(n)
-        n += 1
-    return done / (time.perf_counter() - start)
+def _raw_seconds(backend, task, batches: list[np.ndarray]) -> float:
+    """Seconds for what the harness's worker does for each of ``batches``, without LoadGen: normalise the loaded
+    images, run the model, post-process (``task`` holds the images, loaded beforehand)."""
+    start = time.perf_counter()
+    for indices in batches:
+        task.postprocess(backend.predict(task.inputs(indices)), indices)
+    return time.perf_counter() - start
 
 
 @measures(
@@ -71,7 +67,7 @@ def _raw_rate(backend, task, batches: list[np.ndarray], inputs: list[list[np.nda
     # work here (normalising each batch from the loaded uint8 images, copying the responses) is small beside
     # SSD-ResNet34's forward pass.
     ssd_offline_harness_over_raw=at_least(0.98),
-    ssd_offline_raw_samples_per_s=INFORMATIONAL,  # the two sides of the ratio (medians over the rounds)
+    ssd_offline_raw_samples_per_s=INFORMATIONAL,  # the two sides of the ratio
     ssd_offline_harness_samples_per_s=INFORMATIONAL,
 )
 def ssd_offline_harness_over_raw(work: Path, args) -> dict[str, float]:
@@ -85,23 +81,28 @@ def ssd_offline_harness_over_raw(work: Path, args) -> dict[str, float]:
     backend = create_backend("onnxruntime", BackendConfig(threads=args.threads)).load(str(onnx))
     task = infer.DetectionTask(load_annotations(annotation_file(root, "val")), image_folder(root, "val"),
                                presets(300)["imagenet"], "NCHW", model.default_boxes.numpy())
-    count = len(task.images)
-    task.load(range(count))
+    count, per_round = len(task.images), PHASE_BATCHES * args.batch
     rng = np.random.default_rng(0)  # batches drawn at random from the loaded set, as LoadGen's Offline draws them
-    batches = [rng.integers(0, count, args.batch) for _ in range(8)]
-    inputs = [task.inputs(b) for b in batches]  # built once: each harness run unloads the samples at its end
-    phase_s = max(args.seconds, MIN_PHASE_S)
-    raw, harness = [], []
-    for r in range(ROUNDS):  # pairs of neighbours cancel the machine's drift; the median of their ratios
-        raw.append(_raw_rate(backend, task, batches, inputs, phase_s))
-        rs = RunSettings(model="ssd-resnet34", scenario="Offline", qps=raw[-1], time_s=phase_s,
-                         count=max(args.batch, int(raw[-1] * phase_s)), performance_sample_count=count)
-        harness.append(run(task, backend, rs, work / f"offline_{r}", max_batchsize=args.batch, workers=1,
-                           trace=False).qps)
-    ratios = np.array(harness) / np.array(raw)
-    return {"ssd_offline_harness_over_raw": float(np.median(ratios)),
-            "ssd_offline_raw_samples_per_s": float(np.median(raw)),
-            "ssd_offline_harness_samples_per_s": float(np.median(harness))}
+    task.load(range(count))
+    _raw_seconds(backend, task, [rng.integers(0, count, args.batch)])  # warm-up
+    # LoadGen's Offline query holds max(count, 1.1 x qps x duration) samples: a 1 ms duration leaves exactly
+    # ``per_round``, the raw phase's number.
+    rs = RunSettings(model="ssd-resnet34", scenario="Offline", qps=1.0, time_s=0.001, count=per_round,
+                     performance_sample_count=count)
+    raw_s = harness_s = 0.0
+    for r in range(ROUNDS):
+        for side in ("raw", "harness") if r % 2 == 0 else ("harness", "raw"):  # neither side always goes first
+            if side == "raw":
+                task.load(range(count))  # untimed, as LoadGen's loading is; each harness run unloads at its end
+                raw_s += _raw_seconds(backend, task,
+                                      [rng.integers(0, count, args.batch) for _ in range(PHASE_BATCHES)])
+            else:
+                result = run(task, backend, rs, work / f"offline_{r}", max_batchsize=args.batch, workers=1,
+                             trace=False)
+                harness_s += per_round / result.qps
+    raw, harness = ROUNDS * per_round / raw_s, ROUNDS * per_round / harness_s
+    return {"ssd_offline_harness_over_raw": harness / raw, "ssd_offline_raw_samples_per_s": raw,
+            "ssd_offline_harness_samples_per_s": harness}
 
 
 class _PlainSample:
@@ -150,7 +151,7 @@ class _Transformed:
     # train.py feeds the CPU step from the training process (no worker processes): that must be at least as fast
     # as torchvision's own data path with DataLoader workers, otherwise train.py should use workers.
     ssd_train_over_plain_loop=at_least(1.0),
-    ssd_train_samples_per_s=INFORMATIONAL,  # the two sides of the ratio (medians over the rounds)
+    ssd_train_samples_per_s=INFORMATIONAL,  # the two sides of the ratio
     ssd_train_plain_samples_per_s=INFORMATIONAL,
 )
 def ssd_train_over_plain_loop(work: Path, args) -> dict[str, float]:
@@ -181,9 +182,10 @@ def ssd_train_over_plain_loop(work: Path, args) -> dict[str, float]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     model.train()
 
-    def rate(loader) -> float:
-        """samples/s over TRAIN_STEPS steps after 2 warm-up steps (a fresh iterator: workers start)."""
-        done, start = 0, None
+    def seconds(loader) -> float:
+        """Seconds for TRAIN_STEPS steps after 2 untimed ones (a fresh iterator: the plain side's workers start
+        here and stop when it is dropped, so they never run during the other side's round)."""
+        start = 0.0
         for i, (images, locs, labels) in enumerate(loader):
             if i == 2:
                 start = time.perf_counter()
@@ -191,19 +193,21 @@ def ssd_train_over_plain_loop(work: Path, args) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if start is not None:
-                done += len(images)
             if i == TRAIN_STEPS + 1:
                 break
-        return done / (time.perf_counter() - start)
+        return time.perf_counter() - start
 
-    ours_rates, plain_rates = [], []
-    for _ in range(TRAIN_ROUNDS):  # pairs of neighbours, so drift in the machine's load hits both sides alike
-        ours_rates.append(rate(ours))
-        plain_rates.append(rate(plain))
-    return {"ssd_train_over_plain_loop": float(np.median(np.array(ours_rates) / np.array(plain_rates))),
-            "ssd_train_samples_per_s": float(np.median(ours_rates)),
-            "ssd_train_plain_samples_per_s": float(np.median(plain_rates))}
+    ours_s = plain_s = 0.0
+    for r in range(TRAIN_ROUNDS):
+        first, second = (ours, plain) if r % 2 == 0 else (plain, ours)  # neither side always goes first
+        for loader in (first, second):
+            if loader is ours:
+                ours_s += seconds(ours)
+            else:
+                plain_s += seconds(plain)
+    samples = TRAIN_ROUNDS * TRAIN_STEPS * TRAIN_BATCH
+    return {"ssd_train_over_plain_loop": plain_s / ours_s, "ssd_train_samples_per_s": samples / ours_s,
+            "ssd_train_plain_samples_per_s": samples / plain_s}
 
 
 FIGURES = [ssd_offline_harness_over_raw, ssd_train_over_plain_loop]
