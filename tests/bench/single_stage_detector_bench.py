@@ -36,9 +36,9 @@ from loadgen.harness import run
 from loadgen.settings import RunSettings
 from tests.bench.targets import INFORMATIONAL, at_least, measures
 
-# This shared machine's speed swings by 10-20 % from one stretch of seconds to the next (an SSD-ResNet34 batch
-# of 8 takes 0.8 to 1.1 s on 2 cores, in runs of fast and slow batches): many short phases, each side's right
-# after the other's, so that both see the same stretches, and each side's total time over all its phases.
+# This shared machine's speed drifts by 10-30 % from one stretch of seconds to the next (SSD-ResNet34's forward
+# pass on a batch of 8 took 0.70 to 0.94 s on 2 cores, in runs of fast and slow batches): many short phases, each
+# side's right after the other's, so that both see the same stretches, and each side's total time over all.
 ROUNDS, PHASE_BATCHES = 40, 3
 TRAIN_BATCH, TRAIN_STEPS, TRAIN_ROUNDS = 8, 6, 6
 
