@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 from image_classification import export, mini, train
-from loadgen.cli import demo_loadgen_run, demo_parser, demo_summary_line, demo_train_line
+from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
 
 HERE = Path(__file__).resolve().parent
 # Expected rates for LoadGen, about twice what ResNet-50 at 32x32 on onnxruntime does on 2 cores (measured:
@@ -31,27 +32,25 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args) -> int:
     out = Path(args.output)
     root = mini.ensure()
-    print(f"demo: mini set at {root}", flush=True)
-    train_dir = out / "train"
-    code = train.main(train.get_args_parser().parse_args(["--config", "mini", "--output", str(train_dir),
-                                                          "--data-dir", str(root), "--quiet"]))
+    print(f"== image_classification demo: mini set at {root}", flush=True)
+    train_dir, infer_dir = out / "train", out / "resnet50-onnxruntime"
+    steps = [
+        ("train", demo_command(train, ["--config", "mini", "--output", train_dir, "--data-dir", root, "--quiet"])),
+        ("export", demo_command(export, ["--checkpoint", train_dir])),
+    ]
+    steps += [(f"{scenario} {'accuracy' if accuracy else 'performance'}",
+               functools.partial(demo_loadgen_run, "image_classification.infer", "resnet50-onnxruntime",
+                                 train_dir / "export", root, scenario, qps, HERE / "user.conf", infer_dir, accuracy))
+              for scenario, qps, accuracy in RUNS]
+    code = demo_steps("image_classification", steps)
     if code:
         return code
-    code = export.main(export.get_args_parser().parse_args(["--checkpoint", str(train_dir)]))
-    if code:
-        return code
-    infer_dir = out / "resnet50-onnxruntime"
-    for scenario, qps, accuracy in RUNS:
-        code = demo_loadgen_run("image_classification.infer", "resnet50-onnxruntime", train_dir / "export", root,
-                                scenario, qps, HERE / "user.conf", infer_dir, accuracy)
-        if code:
-            return code
     summary(train_dir, infer_dir)
     return 0
 
 
 def summary(train_dir: Path, infer_dir: Path) -> None:
-    print("\n== demo summary ==")
+    print("\n== image_classification demo summary ==")
     print(demo_train_line(train_dir, "top1", "top-1"))
     for scenario in ("Offline", "SingleStream"):
         print(demo_summary_line(infer_dir, scenario, lambda figures: f"top-1 {figures['top1']:.4f}"))

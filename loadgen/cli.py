@@ -39,6 +39,24 @@ def demo_parser(prog: str, description: str | None, default_output: str, add_hel
     return parser
 
 
+def demo_steps(name: str, steps: Sequence[tuple[str, Callable[[], int]]]) -> int:
+    """Run a demo's ``(step, call)`` pairs in turn, each announced as ``== <name> demo: <step>``. The first call
+    that returns a non-zero exit status stops the demo with one line naming the step; that status is the demo's."""
+    for step, call in steps:
+        print(f"== {name} demo: {step}", flush=True)
+        status = call()
+        if status:
+            print(f"{name} demo: {step} failed (exit {status})", file=sys.stderr, flush=True)
+            return status
+    return 0
+
+
+def demo_command(module, argv: Sequence[str]) -> Callable[[], int]:
+    """A demo step that runs a benchmark's command (``module.get_args_parser()`` / ``module.main(args)``) in this
+    process on ``argv``, as its command line would; the step returns its exit status."""
+    return lambda: module.main(module.get_args_parser().parse_args([str(a) for a in argv]))
+
+
 def demo_loadgen_run(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
                      scenario: str, qps: str, user_conf: str | os.PathLike, output: str | os.PathLike,
                      accuracy: bool) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from loadgen.cli import demo_parser
+from loadgen.cli import demo_command, demo_parser, demo_steps
 from recommendation import export, infer, train
 
 
@@ -18,21 +18,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args) -> int:
     out = args.output
-    steps = [
-        ("train", lambda: train.main(train.get_args_parser().parse_args(["--quiet", "--output", f"{out}/train"]))),
-        ("export", lambda: export.main(export.get_args_parser().parse_args(["--checkpoint", f"{out}/train"]))),
-        ("Offline accuracy", lambda: infer.main(infer.get_args_parser().parse_args(
-            ["--backend", "onnxruntime", "--scenario", "Offline", "--accuracy", "--samples-to-aggregate-min", "100",
-             "--samples-to-aggregate-max", "700", "--model-dir", f"{out}/train/export",
-             "--output", f"{out}/dlrm-onnxruntime"]))),
-    ]
-    for name, step in steps:
-        print(f"== recommendation demo: {name}", flush=True)
-        status = step()
-        if status:
-            print(f"recommendation demo: {name} failed (exit {status})", file=sys.stderr)
-            return status
-    return 0
+    return demo_steps("recommendation", [
+        ("train", demo_command(train, ["--quiet", "--output", f"{out}/train"])),
+        ("export", demo_command(export, ["--checkpoint", f"{out}/train"])),
+        ("Offline accuracy", demo_command(infer, [
+            "--backend", "onnxruntime", "--scenario", "Offline", "--accuracy", "--samples-to-aggregate-min", "100",
+            "--samples-to-aggregate-max", "700", "--model-dir", f"{out}/train/export",
+            "--output", f"{out}/dlrm-onnxruntime"])),
+    ])
 
 
 if __name__ == "__main__":

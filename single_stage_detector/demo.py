@@ -15,10 +15,11 @@ within a demo's minutes on 2 cores (``python -m single_stage_detector.train --co
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
-from loadgen.cli import demo_loadgen_run, demo_parser, demo_summary_line, demo_train_line
+from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
 from single_stage_detector import export, mini, train
 
 HERE = Path(__file__).resolve().parent
@@ -37,23 +38,20 @@ def main(args) -> int:
     out = Path(args.output)
     root = mini.ensure()
     print(f"== single_stage_detector demo: mini set at {root}", flush=True)
-    train_dir = out / "train" / MODEL
-    print(f"== single_stage_detector demo: train {MODEL}", flush=True)
-    code = train.main(train.get_args_parser().parse_args(["--config", MODEL, "--output", str(train_dir),
-                                                          "--data-dir", str(root), "--quiet"]))
+    train_dir, infer_dir = out / "train" / MODEL, out / f"{MODEL}-onnxruntime"
+    steps = [
+        (f"train {MODEL}",
+         demo_command(train, ["--config", MODEL, "--output", train_dir, "--data-dir", root, "--quiet"])),
+        ("export", demo_command(export, ["--checkpoint", train_dir])),
+    ]
+    steps += [(f"Offline {'accuracy' if accuracy else 'performance'}",
+               functools.partial(demo_loadgen_run, "single_stage_detector.infer", f"{MODEL}-onnxruntime",
+                                 train_dir / "export", root, "Offline", OFFLINE_QPS, HERE / "user.conf", infer_dir,
+                                 accuracy))
+              for accuracy in (False, True)]
+    code = demo_steps("single_stage_detector", steps)
     if code:
         return code
-    print("== single_stage_detector demo: export", flush=True)
-    code = export.main(export.get_args_parser().parse_args(["--checkpoint", str(train_dir)]))
-    if code:
-        return code
-    infer_dir = out / f"{MODEL}-onnxruntime"
-    for accuracy in (False, True):
-        print(f"== single_stage_detector demo: Offline {'accuracy' if accuracy else 'performance'}", flush=True)
-        code = demo_loadgen_run("single_stage_detector.infer", f"{MODEL}-onnxruntime", train_dir / "export", root,
-                                "Offline", OFFLINE_QPS, HERE / "user.conf", infer_dir, accuracy)
-        if code:
-            return code
     summary(train_dir, infer_dir)
     return 0
 

@@ -63,3 +63,20 @@ def test_python_m_loadgen_runs_two_scenarios_under_no_models_rules(tmp_path):
         # mlperf.conf has no rules for "synthetic"; resnet50's would request 1024 performance samples.
         detail = parse_detail(tmp_path / scenario / "accuracy" / "mlperf_log_detail.txt")
         assert detail["requested_performance_sample_count_override"] == 0
+
+
+def test_demo_steps_stop_at_the_first_failure_with_one_line_naming_it(capsys):
+    from types import SimpleNamespace
+
+    from loadgen.cli import demo_command, demo_steps
+
+    ran = []
+    command = SimpleNamespace(get_args_parser=lambda: argparse.ArgumentParser(),
+                              main=lambda args: ran.append("command") or 0)
+    steps = [("first", demo_command(command, [])), ("second", lambda: ran.append("second") or 3),
+             ("third", lambda: ran.append("third") or 0)]
+    assert demo_steps("toy", steps) == 3
+    assert ran == ["command", "second"]
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["== toy demo: first", "== toy demo: second"]
+    assert err == "toy demo: second failed (exit 3)\n"
