@@ -11,7 +11,8 @@ DistributedModelParallel). The learning rate and its schedule are the unsharded 
 The sharded model is the single-process :class:`~recommendation.models.DLRM` in other clothes: the same MLPs, the
 same :func:`~recommendation.models.interact`, and, when the tables fit in a host's memory (``EXACT_INIT_BYTES``),
 the very weights an unsharded run starts from, copied into each rank's shards; so a sharded and an unsharded run
-from the same seed follow the same AUC curve (up to float summation order). Saving gathers the shards into the
+from the same seed take the same steps up to float summation order (whose last-bit differences a long run at a
+high rate can grow: tests/recommendation/test_sharded.py). Saving gathers the shards into the
 unsharded layout (``emb_l.K.weight``), which inference and export load as they are.
 
 TorchRec's sharder offers row-wise sharding on GPUs only; its CPU kernels run it correctly (the tests compare it

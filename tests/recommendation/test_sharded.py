@@ -1,8 +1,12 @@
 """DLRM's tables sharded over torchrun's processes on TorchRec (recommendation.sharded), on CPU with gloo.
 
-The mini recipe to its target in one unsharded process and in two sharded ones (table-wise, row-wise): the same
-number of steps and the same AUC, since the sharded run starts from the same weights and takes the same SGD steps.
-The sharded checkpoint is the unsharded model (served and exported as it is), a sharded run resumes from it, and
+The mini recipe to its target in one unsharded process and in two sharded ones (table-wise, row-wise). The sharded
+run starts from the same weights and takes the same SGD steps, up to float summation order: the weights agree to
+1e-5 after 100 steps and the first evaluation's AUC to 1e-4. Not beyond: at the mini recipe's rate of 0.5 the last-bit
+differences grow (seen on an AMD EPYC: 4e-7 in the weights at step 300, 3e-3 at step 360, AUC 0.8022 against 0.8034
+at step 540, so the sharded run reached the target one evaluation later), so the end of the run is checked for
+reaching the target, not for the same step. The sharded checkpoint is the unsharded model in the unsharded layout
+(served and exported as it is), a sharded run resumes from it, and
 the memory plan refuses a Terabyte run that cannot fit before anything is allocated. A killed rank, ranks out of
 sync and an uneven batch, sharded: tests/loadgen/training/test_distributed.py.
 """
@@ -44,15 +48,23 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     return results
 
 
+@pytest.fixture(scope="module")
+def short(runs) -> dict[str, dict]:
+    """The first 100 steps of the same recipe, unsharded and row-wise: short enough that float summation order
+    has not grown past 1e-5 in any weight (see the module's docstring)."""
+    tmp = runs["unsharded"]["out"].parent
+    return {"unsharded": _train(tmp, "short_unsharded", 1, "--max-steps", "100"),
+            "row_wise": _train(tmp, "short_row_wise", 2, "--sharding", "row_wise", "--max-steps", "100")}
+
+
 @pytest.mark.parametrize("sharding", ["table_wise", "row_wise"])
-def test_sharded_runs_reach_the_target_after_the_same_steps_as_one_process(runs, sharding):
+def test_sharded_runs_follow_one_process_and_reach_the_target(runs, sharding):
     one, two = runs["unsharded"], runs[sharding]
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["reached_target"] and two["reached_target"]
-    assert two["steps"] == one["steps"]
-    assert two["metrics"]["auc"] == pytest.approx(one["metrics"]["auc"], abs=1e-4)
-    # The whole curve, not just the end: every evaluation on the way.
-    assert two["history"]["auc"] == pytest.approx(one["history"]["auc"], abs=1e-4)
+    # The first evaluation (step 270): the same SGD steps on the same data from the same weights.
+    assert two["history"]["auc"][0] == pytest.approx(one["history"]["auc"][0], abs=1e-4)
+    assert two["history"]["train loss"][0] == pytest.approx(one["history"]["train loss"][0], rel=1e-5)
     log = (two["out"] / "mlperf_train_log.txt").read_text()
     assert log.count('"key": "run_start"') == 1  # one writer: rank 0
 
@@ -65,17 +77,20 @@ def test_the_sharded_log_passes_the_compliance_checker(runs, tmp_path):
     assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
-def test_a_sharded_checkpoint_is_the_unsharded_model_and_exports(runs, tmp_path):
+def test_a_sharded_checkpoint_is_the_unsharded_model_and_exports(runs, short, tmp_path):
     from recommendation import data, export
     from recommendation.models import load
 
-    sharded, meta = load(runs["row_wise"]["out"])  # safetensors gathered on rank 0: nothing unpickled
-    unsharded, _ = load(runs["unsharded"]["out"])
+    # safetensors gathered on rank 0 (nothing unpickled), after the same 100 steps as one process took
+    gathered, meta = load(short["row_wise"]["out"])
+    unsharded, _ = load(short["unsharded"]["out"])
     assert meta["table_sizes"] == unsharded.table_sizes
-    mine, theirs = sharded.state_dict(), unsharded.state_dict()
+    mine, theirs = gathered.state_dict(), unsharded.state_dict()
     assert sorted(mine) == sorted(theirs)  # emb_l.K.weight, bot_l.*, top_l.*: the single-process layout
     for key in mine:
-        torch.testing.assert_close(mine[key], theirs[key], atol=1e-4, rtol=0)
+        torch.testing.assert_close(mine[key], theirs[key], atol=1e-5, rtol=0)
+
+    sharded, meta = load(runs["row_wise"]["out"])
 
     # The test day's AUC of the saved model is the one the sharded run logged: the gather lost nothing.
     processed = runs["row_wise"]["out"].parent / "processed"
