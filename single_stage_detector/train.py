@@ -37,9 +37,8 @@ import torch.nn.functional as F
 from mlperf_logging.mllog import constants
 from torch import nn
 
-from loadgen import cli
 from loadgen.data import DataError, category_to_label, label_to_category, prefetch
-from loadgen.training import distributed, driver
+from loadgen.training import coco, distributed, driver
 from loadgen.training.workload import Every, Shard, Workload
 from single_stage_detector import boxes as box_ops
 from single_stage_detector import mini
@@ -49,6 +48,7 @@ from single_stage_detector.data.presets import eval_preset
 from single_stage_detector.models import build, load_backbone
 
 REFERENCE_BATCH = 32  # per GPU, and the batch the base learning rate is given for
+BACKBONE_WEIGHTS = "resnet34-333f7ec4.pth"  # torchvision's ImageNet ResNet-34, the reference's start
 NEG_PER_POS = 3  # hard negative mining: background boxes kept per matched box
 
 
@@ -156,18 +156,9 @@ class SingleStageDetector(Workload):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--data-dir", type=cli.existing_dir, default=None,
-                            help=f"COCO 2017 root (default: the mini set, built at {mini.DEFAULT_OUT} if missing)")
-        parser.add_argument("--backbone-weights", default=None, metavar="PATH",
-                            help="torchvision's ImageNet resnet34-333f7ec4.pth, which the reference config starts "
-                                 "from (default: DATA_DIR/pretrained/resnet34-333f7ec4.pth for the reference "
-                                 "config; none for the others)")
+        coco.add_arguments(parser, mini.DEFAULT_OUT, BACKBONE_WEIGHTS)
         parser.add_argument("--max-samples", type=int, choices=data.MAX_SAMPLES, default=None,
                             help="crop tries per crop mode (default: the config's, 1)")
-        parser.add_argument("--eval-images", type=cli.positive(int), default=None,
-                            help="evaluate only the first N annotated val images, for smoke tests (default: all)")
-        parser.add_argument("--workers", type=cli.positive(int, allow_zero=True), default=0,
-                            help="DataLoader worker processes; 0 loads in the training process (default: 0)")
 
     @classmethod
     def configure(cls, args: argparse.Namespace, cfg: Config) -> Config:
@@ -176,12 +167,7 @@ class SingleStageDetector(Workload):
             cfg = dataclasses.replace(cfg, batch_size=REFERENCE_BATCH * _world_size())
         if args.max_samples is not None:
             cfg = dataclasses.replace(cfg, max_samples=args.max_samples)
-        weights = args.backbone_weights
-        if weights is None and cfg.pretrained and args.data_dir is not None:
-            weights = str(Path(args.data_dir) / "pretrained" / "resnet34-333f7ec4.pth")
-        if cfg.pretrained and weights is None:
-            raise driver.UsageError("the reference config starts from the ImageNet ResNet-34: give "
-                                    "--backbone-weights PATH (download_dataset.sh fetches it) or --data-dir")
+        weights = coco.backbone_weights(args, cfg.pretrained, BACKBONE_WEIGHTS, "ResNet-34")
         if weights is not None and cfg.model != "ssd-resnet34":
             raise driver.UsageError(f"--backbone-weights is a ResNet-34; the {cfg.model} config has no use for it")
         args.backbone_weights = weights

@@ -45,6 +45,7 @@ from loadgen.data.coco import (
     mask_box,
     mask_to_polygons,
     mask_to_rle,
+    read_rgb,
 )
 from loadgen.data.download import download, download_url, file_digest, mirrored, url_problem
 from loadgen.data.errors import ChecksumError, DataError, UnsafeArchiveError, one_line
@@ -54,7 +55,7 @@ from loadgen.data.processes import end_with_parent, prefetch, process_pool
 __all__ = [
     "CATEGORIES", "CATEGORY_IDS", "CATEGORY_OF_LABEL", "LABEL_OF_CATEGORY", "MiniLayout", "annotated_image_ids",
     "annotation_file", "build_mini_coco", "category_to_label", "image_folder", "label_to_category", "load_annotations",
-    "mask_box", "mask_to_polygons", "mask_to_rle",
+    "mask_box", "mask_to_polygons", "mask_to_rle", "read_rgb",
     "ChecksumError", "DataError", "Manifest", "PreprocessCache", "UnsafeArchiveError", "atomic_folder",
     "build_command", "check_archive", "download", "download_url", "end_with_parent", "ensure_built", "extract",
     "file_digest", "finished", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",

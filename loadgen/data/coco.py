@@ -145,6 +145,17 @@ def load_annotations(path: str | os.PathLike):
     return coco
 
 
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file's pixels, (H, W, 3) uint8 RGB; an unreadable file is one DataError line naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
+
+
 def annotated_image_ids(coco) -> list[int]:
     """The ids of the images with at least one annotation (crowd ones count), sorted: the images training keeps."""
     return sorted(i for i in coco.getImgIds() if coco.imgToAnns.get(i))

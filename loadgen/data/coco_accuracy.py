@@ -75,8 +75,9 @@ def to_coco(detections: Iterable[tuple[int, np.ndarray]], images: Sequence[Mappi
     return out
 
 
-def coco_map(coco, results: list[dict], image_ids: Sequence[int]) -> dict[str, float]:
-    """COCOeval (bbox) of ``results`` on ``image_ids``: its 12 statistics by name (:data:`STAT_NAMES`), fractions.
+def coco_map(coco, results: list[dict], image_ids: Sequence[int], iou_type: str = "bbox") -> dict[str, float]:
+    """COCOeval (``iou_type`` "bbox", or "segm" for results with RLE ``segmentation``) of ``results`` on
+    ``image_ids``: its 12 statistics by name (:data:`STAT_NAMES`), fractions.
     Detections of categories the file does not have are left out. With no detection left every statistic is 0
     (pycocotools refuses an empty result list)."""
     from pycocotools.cocoeval import COCOeval
@@ -90,7 +91,7 @@ def coco_map(coco, results: list[dict], image_ids: Sequence[int]) -> dict[str, f
     # pycocotools prints its progress and the summary table; a library call stays quiet.
     with contextlib.redirect_stdout(io.StringIO()):
         detections = coco.loadRes(results)
-        evaluator = COCOeval(coco, detections, iouType="bbox")
+        evaluator = COCOeval(coco, detections, iouType=iou_type)
         evaluator.params.imgIds = list(image_ids)
         evaluator.evaluate()
         evaluator.accumulate()

@@ -97,6 +97,28 @@ def weights_problem(path: str | os.PathLike, name: str | None = None) -> str | N
 
 
 # -- fetching ----------------------------------------------------------------------------------------------------
+def load_weights(path: str | os.PathLike) -> dict:
+    """An ImageNet-pretrained backbone's state dict (name -> tensor), after checking the sha256 prefix its name
+    carries (torchvision's ``resnet34-333f7ec4.pth``, ``resnet50-0676ba61.pth``).
+
+    Loaded with ``weights_only=True``: tensors and plain containers only, so a file that would run code when
+    unpickled is refused instead. torch is imported here, when called, so this module stays framework-free.
+    """
+    import pickle
+
+    import torch
+
+    if problem := weights_problem(path):
+        raise ChecksumError(problem)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: not a plain weights file ({one_line(exc)})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{path}: not a state dict of tensors ({type(state).__name__})")
+    return state
+
+
 def _check_space(archive: Archive, dest: Path) -> None:
     """Refuse a download the disk cannot hold, before it starts, rather than after hours of it."""
     if archive.bytes is None:

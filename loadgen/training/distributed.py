@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -70,6 +71,12 @@ class SeededShards(torch.utils.data.DistributedSampler):
 
     def __iter__(self):
         return ((i, self.epoch, self.seed) for i in super().__iter__())
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one training sample's augmentation (a :class:`SeededShards` key's): a function of
+    (seed, epoch, index) alone, so any rank or DataLoader worker draws the same."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, epoch, index])
 
 
 def init(device: str) -> World:

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from loadgen.data import DataError, annotated_image_ids, annotation_file, image_folder, load_annotations
+from loadgen.data import annotated_image_ids, annotation_file, image_folder, load_annotations, read_rgb
+from loadgen.training.distributed import sample_rng
 from single_stage_detector import boxes as box_ops
 from single_stage_detector.data.presets import EvalPreset
 
@@ -94,11 +95,7 @@ class CocoImages:
     def load(self, index: int) -> Sample:
         image_id = self.ids[index]
         path = self.folder / self.coco.imgs[image_id]["file_name"]
-        try:
-            with Image.open(path) as img:
-                rgb = np.asarray(img.convert("RGB"))
-        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-            raise DataError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
+        rgb = read_rgb(path)
         boxes, labels = self.targets[image_id]
         return Sample(rgb, boxes.copy(), labels.copy(), image_id, rgb.shape[:2])
 
@@ -198,11 +195,6 @@ class TrainAugment:
             sample = hflip(sample)
         image = np.asarray(color_jitter(resize(sample.image, self.size), rng))
         return Sample(image, sample.boxes, sample.labels, sample.image_id, sample.size)
-
-
-def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator of one training sample's augmentation: a function of (seed, epoch, index) alone."""
-    return np.random.default_rng([seed & 0xFFFFFFFF, epoch, index])
 
 
 class TrainSet(torch.utils.data.Dataset):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import types
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from single_stage_detector import export, mini, train
 from single_stage_detector.data import training as data
 from single_stage_detector.data.presets import eval_preset
 from single_stage_detector.models import build
+from tests import mllog_logs
+from tests.mllog_logs import mllog_events
 
 RULESET = "1.0.0"
 
@@ -36,13 +37,7 @@ def run_train(tmp_path, root, *extra) -> int:
 
 
 def checker(log: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlperf_logging.compliance_checker", "--usage", "training",
-                           "--ruleset", RULESET, "--log_output", str(log.with_suffix(".cc")), str(log)],
-                          capture_output=True, text=True, timeout=120)
-
-
-def mllog_events(log: Path) -> list[dict]:
-    return [json.loads(line.split(":::MLLOG ", 1)[1]) for line in log.read_text().splitlines() if ":::MLLOG" in line]
+    return mllog_logs.checker(log, RULESET)
 
 
 # --- the training step and short runs ----------------------------------------------------------------------------
@@ -98,31 +93,9 @@ def test_demo_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_pat
 
 
 def closed_excerpt(real_log: Path, out: Path, accuracy: float = 0.2315, **change) -> Path:
-    """The closed run's own lines up to run_start (submission, init, every rule key as the driver logged them),
-    then one evaluation block written here: a one-step run cannot reach mAP 0.23, and the checker wants it."""
-    lines = []
-    for event in mllog_events(real_log):
-        if event["key"] in change:
-            event["value"] = change[event["key"]]
-        lines.append(event)
-        if event["key"] == "run_start":
-            break
-    t, meta = lines[-1]["time_ms"], lines[-1]["metadata"]
-
-    def add(kind, key, value=None, **md):
-        lines.append({"namespace": "", "time_ms": t + len(lines), "event_type": kind, "key": key, "value": value,
-                      "metadata": {**meta, **md}})
-
-    add("INTERVAL_START", "block_start", first_epoch_num=0, epoch_count=40)
-    add("INTERVAL_START", "epoch_start", epoch_num=0)
-    add("INTERVAL_END", "epoch_stop", epoch_num=0)
-    add("INTERVAL_END", "block_stop", first_epoch_num=0, epoch_count=40)
-    add("INTERVAL_START", "eval_start", epoch_num=40)
-    add("POINT_IN_TIME", "eval_accuracy", accuracy, epoch_num=40)
-    add("INTERVAL_END", "eval_stop", epoch_num=40)
-    add("INTERVAL_END", "run_stop", status="success")
-    out.write_text("".join(f":::MLLOG {json.dumps(e)}\n" for e in lines))
-    return out
+    """The closed run's own lines up to run_start, then an evaluation at epoch 40 (the rule's first) written
+    here: a one-step run cannot reach mAP 0.23, and the checker wants it."""
+    return mllog_logs.closed_excerpt(real_log, out, accuracy, 40, **change)
 
 
 def test_closed_config_logs_every_closed_key(tmp_path, mini_root, monkeypatch):
