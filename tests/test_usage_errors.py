@@ -28,6 +28,9 @@ BAD = {
     "dlrm-train-missing-raw": ("recommendation.train", ["--raw-dir", MISSING], MISSING),
     "ssd-train-negative-epochs": ("single_stage_detector.train", ["--epochs", "-1"], "--epochs"),
     "ssd-train-missing-data": ("single_stage_detector.train", ["--data-dir", MISSING], MISSING),
+    "od-train-negative-epochs": ("object_detection.train", ["--epochs", "-1"], "--epochs"),
+    "od-train-missing-data": ("object_detection.train", ["--data-dir", MISSING], MISSING),
+    "od-train-reference-without-weights": ("object_detection.train", ["--config", "reference"], "--backbone-weights"),
     # inference
     "ic-infer-missing-dataset": ("image_classification.infer", ["--dataset-path", MISSING], MISSING),
     "ic-infer-missing-list": ("image_classification.infer", ["--dataset-list", MISSING], MISSING),
@@ -39,6 +42,7 @@ BAD = {
     # demos
     "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
     # data
+    "od-mini-sides-swapped": ("object_detection.mini", ["--min-side", "400", "--max-side", "300"], "--min-side"),
     "ssd-data-unknown-part": ("single_stage_detector.data", ["download", "--data-dir", "d", "--only", "test2017"],
                               "--only"),
     "ssd-data-missing-data": ("single_stage_detector.data", ["verify", "--data-dir", MISSING], MISSING),

@@ -1,0 +1,81 @@
+"""The object detection models: Mask R-CNN R50-FPN (MLPerf training) and RetinaNet ResNeXt50-32x4d FPN (MLPerf
+inference, and training since v2.0), both torchvision's own architectures.
+
+Mask R-CNN R50-FPN is the MLPerf training reference's model (maskrcnn-benchmark ``e2e_mask_rcnn_R_50_FPN_1x``): a
+ResNet-50 with a feature pyramid, a region proposal network keeping 2000 proposals per image after NMS in training
+(logged as ``num_image_candidates``) and 1000 in evaluation, box and mask heads, 91 outputs (COCO's 90 category ids
++ background, so a label is the category id), images resized to a shorter side of 800 and a longer side of at most
+1333. From ImageNet weights the backbone's batch norms are frozen and its stem and first stage stay fixed, as the
+reference freezes them (``FREEZE_CONV_BODY_AT: 2``); from scratch (the mini configs) every layer trains, with batch
+norm.
+
+RetinaNet is the MLPerf inference reference's ``retinanet`` (torchvision's ``RetinaNet`` on a ResNeXt50-32x4d FPN
+with levels P3-P7, 264 OpenImages classes, 800x800 input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torchvision.models import resnet
+from torchvision.models.detection import MaskRCNN, RetinaNet
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops import misc as misc_ops
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+MASKRCNN_CLASSES = 91  # COCO category ids 1..90 (10 of them unused) + background: a label is the category id
+RETINANET_CLASSES = 264  # the MLPerf OpenImages subset (the inference reference's openimages_mlperf.sh)
+# Reference sizes: maskrcnn-benchmark's INPUT.MIN_SIZE_TRAIN / MAX_SIZE_TRAIN; the inference reference's 800x800.
+MASKRCNN_SIZES = (800, 1333)
+RETINANET_SIZE = 800
+RPN_POST_NMS_TRAIN = 2000  # per image: the reference's FPN_POST_NMS_TOP_N_TRAIN, MLPerf's num_image_candidates
+# Backbone stages that train when the backbone starts from ImageNet: layer2..layer4 (the stem and layer1 frozen).
+PRETRAINED_TRAINABLE_LAYERS = 3
+
+
+def build_maskrcnn(min_size: int = MASKRCNN_SIZES[0], max_size: int = MASKRCNN_SIZES[1],
+                   pretrained_backbone: bool = False) -> MaskRCNN:
+    """Mask R-CNN R50-FPN with random weights; ``pretrained_backbone`` sets it up for :func:`load_backbone`
+    (frozen batch norm, stem and layer1 fixed), else every layer trains with batch norm."""
+    norm = misc_ops.FrozenBatchNorm2d if pretrained_backbone else torch.nn.BatchNorm2d
+    trunk = resnet.resnet50(weights=None, norm_layer=norm)
+    layers = PRETRAINED_TRAINABLE_LAYERS if pretrained_backbone else 5
+    backbone = _resnet_fpn_extractor(trunk, layers)
+    return MaskRCNN(backbone, num_classes=MASKRCNN_CLASSES, min_size=min_size, max_size=max_size,
+                    rpn_post_nms_top_n_train=RPN_POST_NMS_TRAIN, rpn_post_nms_top_n_test=1000)
+
+
+def build_retinanet(image_size: int = RETINANET_SIZE, num_classes: int = RETINANET_CLASSES) -> RetinaNet:
+    """RetinaNet ResNeXt50-32x4d FPN (P3-P7) with random weights, resizing every image to image_size x image_size."""
+    trunk = resnet.resnext50_32x4d(weights=None, norm_layer=misc_ops.FrozenBatchNorm2d)
+    backbone = _resnet_fpn_extractor(trunk, 5, returned_layers=[2, 3, 4],
+                                     extra_blocks=LastLevelP6P7(2048, 256))
+    return RetinaNet(backbone, num_classes=num_classes, min_size=image_size, max_size=image_size,
+                     fixed_size=(image_size, image_size))
+
+
+def load_backbone(model: MaskRCNN | RetinaNet, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Copy ImageNet classifier weights (torchvision's ResNet-50 or ResNeXt-50 state dict) into the detector's
+    trunk: every trunk tensor must come from the file; the classifier's ``fc`` is left out."""
+    body = model.backbone.body
+    wanted = body.state_dict()
+    given = {k: v for k, v in state_dict.items() if not k.startswith("fc.")}
+    missing = sorted(set(wanted) - set(given))
+    unexpected = sorted(set(given) - set(wanted) - {k for k in given if k.endswith("num_batches_tracked")})
+    if missing or unexpected:
+        raise ValueError(f"the backbone weights do not fit the model's trunk: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    for name, tensor in wanted.items():
+        if tuple(given[name].shape) != tuple(tensor.shape):
+            raise ValueError(f"backbone weight {name}: shape {tuple(given[name].shape)}, the model needs "
+                             f"{tuple(tensor.shape)}")
+    body.load_state_dict({k: given[k] for k in wanted})
+
+
+def build(name: str, **kwargs) -> MaskRCNN | RetinaNet:
+    if name == "maskrcnn":
+        return build_maskrcnn(**kwargs)
+    if name == "retinanet":
+        return build_retinanet(**kwargs)
+    raise ValueError(f"unknown model {name!r}: maskrcnn or retinanet")

@@ -1,0 +1,214 @@
+"""Train Mask R-CNN R50-FPN on COCO 2017 until box and mask mAP both reach their targets, then stop.
+
+The reference config follows the MLPerf training closed rules for Mask R-CNN (ruleset 3.1.0, the last that knows
+it) and the reference's recipe (maskrcnn-benchmark ``e2e_mask_rcnn_R_50_FPN_1x``): an ImageNet-pretrained ResNet-50,
+SGD with momentum 0.9, learning rate 0.02 x gbs/16, weight decay 1e-4, a linear warmup over 500 steps from 1/3 of
+the rate, x0.1 at steps (60000, 80000) x 16/gbs, images resized to 800 (shorter side) / 1333 (longer side at most),
+2000 proposals per image after the RPN's NMS, evaluation once per epoch on val2017, to box mAP 0.377 and mask mAP
+0.339. The shared driver (loadgen.training.driver) writes the mllog log, which passes
+``python -m mlperf_logging.compliance_checker --usage training --ruleset 3.1.0``.
+
+    python -m object_detection.train --config mini              # the embedded mini set, open division
+    python -m object_detection.train --config reference --data-dir /data/coco \\
+        --backbone-weights /data/coco/pretrained/resnet50-0676ba61.pth --device gpu
+    torchrun --nproc-per-node 8 -m object_detection.train --config reference --device gpu ...
+
+The mini config (open division) trains from scratch on the mini set (real pixels and object shapes, synthesized
+layout) at a small image size. Evaluation: the model's own post-processing (score > 0.05, NMS 0.5 per class, 100
+detections an image, masks pasted at 0.5), pycocotools' COCOeval bbox and segm mAP (IoU 0.50:0.95) over the
+evaluated images, each rank evaluating its share and rank 0 scoring them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from mlperf_logging.mllog import constants
+from torch import nn
+
+from loadgen.data import DataError
+from loadgen.data.coco_accuracy import coco_map
+from loadgen.data.coco_files import load_weights as load_backbone_weights
+from loadgen.training import coco, distributed, driver
+from loadgen.training.workload import Every, Shard, Workload
+from object_detection import mini
+from object_detection.data.training import CocoInstances, collate
+from object_detection.models import RPN_POST_NMS_TRAIN, build_maskrcnn, load_backbone
+
+REFERENCE_BATCH = 16  # the batch the reference's learning rate and decay steps are given for
+BACKBONE_WEIGHTS = "resnet50-0676ba61.pth"  # torchvision's ImageNet ResNet-50 (its detection models' backbone)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    division: str
+    batch_size: int  # global
+    epochs: int
+    min_size: int
+    max_size: int
+    box_target: float
+    mask_target: float
+    base_lr_per_16: float = 0.02  # scaled linearly with the global batch
+    warmup_steps: int = 500
+    warmup_factor: float = 1 / 3
+    decay_steps_per_16: tuple[int, int] = (60_000, 80_000)  # at batch 16; scaled by 16 / gbs
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    pretrained: bool = False  # whether the backbone starts from ImageNet weights (--backbone-weights)
+
+    def base_lr(self) -> float:
+        return self.base_lr_per_16 * self.batch_size / REFERENCE_BATCH
+
+    def decay_steps(self) -> list[int]:
+        return [round(s * REFERENCE_BATCH / self.batch_size) for s in self.decay_steps_per_16]
+
+
+CONFIGS = {
+    # COCO 2017, MLPerf closed. Targets: box 0.377, mask 0.339 (MLPerf training closed rule for maskrcnn, v0.6-v3.1).
+    # Recipe: the reference's e2e_mask_rcnn_R_50_FPN_1x.yaml (90,000 steps at 16 images: about 12.3 epochs; 13
+    # is the last evaluation that schedule reaches).
+    "reference": Config(division="closed", batch_size=REFERENCE_BATCH, epochs=13, min_size=800, max_size=1333,
+                        box_target=0.377, mask_target=0.339, pretrained=True),
+    # The embedded mini set, open division, from scratch at a small image size (about 1.3 s an image a step on 2
+    # CPU cores at 256/320). The rule's rate per image (0.02 / 16 x 2 = 0.0025): 8 x that diverged within 30 steps
+    # of the warmup here; a warmup of 50 steps. The target is provisional: no mini run has been measured to it yet.
+    # Open division: the checker needs both mAPs below 1.0.
+    "mini": Config(division="open", batch_size=2, epochs=6, min_size=256, max_size=320, box_target=0.01,
+                   mask_target=0.01, warmup_steps=50, decay_steps_per_16=(4_000, 5_000)),
+}
+
+
+def learning_rate(step: int, cfg: Config) -> float:
+    """The reference's WarmupMultiStepLR: x0.1 from each decay step on, and during the warmup a factor rising
+    linearly from ``warmup_factor`` at step 0 to 1 at ``warmup_steps``."""
+    lr = cfg.base_lr() * 0.1 ** sum(step >= s for s in cfg.decay_steps())
+    if step < cfg.warmup_steps:
+        alpha = step / cfg.warmup_steps
+        lr *= cfg.warmup_factor * (1 - alpha) + alpha
+    return lr
+
+
+class ObjectDetection(Workload):
+    """Mask R-CNN R50-FPN on a COCO 2017 folder, to box and mask mAP targets."""
+
+    configs = CONFIGS
+    mllog_benchmark = "maskrcnn"
+    ruleset = "3.1.0"
+    hyperparameter_keys = (constants.OPT_BASE_LR, constants.OPT_LR_WARMUP_STEPS, constants.OPT_LR_WARMUP_FACTOR,
+                           constants.NUM_IMAGE_CANDIDATES, constants.OPT_LR_DECAY_FACTOR, constants.OPT_LR_DECAY_STEPS,
+                           constants.MIN_IMAGE_SIZE, constants.MAX_IMAGE_SIZE)
+    data_errors = (DataError,)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        coco.add_arguments(parser, mini.DEFAULT_OUT, BACKBONE_WEIGHTS)
+
+    @classmethod
+    def configure(cls, args: argparse.Namespace, cfg: Config) -> Config:
+        args.backbone_weights = coco.backbone_weights(args, cfg.pretrained, BACKBONE_WEIGHTS, "ResNet-50")
+        return cfg
+
+    @classmethod
+    def default_targets(cls, cfg: Config) -> dict[str, float]:
+        # The rule's names: eval_accuracy is logged as {"BBOX": box mAP, "SEGM": mask mAP}.
+        return {"BBOX": cfg.box_target, "SEGM": cfg.mask_target}
+
+    def every(self) -> Every:
+        return Every(epochs=1)
+
+    def setup(self, seed: int) -> None:
+        args, cfg, world = self.args, self.cfg, self.world
+        with distributed.main_first(world):
+            self.root = Path(args.data_dir) if args.data_dir else mini.ensure()
+        self.model = build_maskrcnn(cfg.min_size, cfg.max_size, pretrained_backbone=args.backbone_weights is not None)
+        if args.backbone_weights:
+            load_backbone(self.model, load_backbone_weights(args.backbone_weights))
+        self.model.to(self.device)
+        self.train_set = CocoInstances(self.root, "train", train=True)
+        self.val_set = CocoInstances(self.root, "val", train=False, limit=args.eval_images)
+        self.sampler = distributed.SeededShards(self.train_set, world, seed)
+        self.loader = torch.utils.data.DataLoader(
+            self.train_set, world.local_batch(cfg.batch_size), sampler=self.sampler, drop_last=True,
+            num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0,
+            pin_memory=self.device.type == "cuda")
+        if len(self.loader) == 0:
+            raise DataError(f"{self.root}: {len(self.train_set)} train images with objects, fewer than one batch "
+                            f"of {cfg.batch_size}")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=cfg.base_lr(), momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.train_samples, self.eval_samples, self.steps_per_epoch = (len(self.train_set), len(self.val_set),
+                                                                       len(self.loader))
+
+    def hyperparameters(self) -> dict:
+        cfg = self.cfg
+        return {constants.OPT_BASE_LR: cfg.base_lr(), constants.OPT_LR_WARMUP_STEPS: cfg.warmup_steps,
+                constants.OPT_LR_WARMUP_FACTOR: cfg.warmup_factor, constants.NUM_IMAGE_CANDIDATES: RPN_POST_NMS_TRAIN,
+                constants.OPT_LR_DECAY_FACTOR: 0.1, constants.OPT_LR_DECAY_STEPS: cfg.decay_steps(),
+                constants.MIN_IMAGE_SIZE: cfg.min_size, constants.MAX_IMAGE_SIZE: cfg.max_size,
+                constants.OPT_WEIGHT_DECAY: cfg.weight_decay}
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        return self.loader
+
+    def learning_rate(self, step: int) -> float:
+        return learning_rate(step, self.cfg)
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        images, targets = batch
+        images = [image.to(self.device, non_blocking=True) for image in images]
+        targets = [{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+        losses = model(images, targets)  # torchvision's detection models return their losses in training mode
+        return sum(losses.values())
+
+    def evaluate(self, model: nn.Module, shard: Shard) -> tuple[list[int], list[dict], list[dict]]:
+        """This rank's image ids and its results in COCO's result format: boxes (x, y, width, height in pixels of
+        the original image) and masks (RLE of the mask pasted at 0.5), with their scores and category ids."""
+        from pycocotools import mask as mask_utils
+
+        ids, boxes, masks = [], [], []
+        for position in shard.take(self.val_set):
+            image, target = self.val_set[position]
+            (out,) = model([image.to(self.device)])
+            image_id = target["image_id"]
+            ids.append(image_id)
+            xyxy = out["boxes"].float().cpu().numpy()
+            binary = (out["masks"][:, 0] > 0.5).cpu().numpy().astype(np.uint8)
+            for box, score, label, m in zip(xyxy, out["scores"].tolist(), out["labels"].tolist(), binary,
+                                            strict=True):
+                common = {"image_id": image_id, "category_id": int(label), "score": float(score)}
+                x1, y1, x2, y2 = (float(v) for v in box)
+                boxes.append({**common, "bbox": [x1, y1, x2 - x1, y2 - y1]})
+                rle = mask_utils.encode(np.asfortranarray(m))
+                rle["counts"] = rle["counts"].decode("ascii")  # picklable and JSON-able across ranks
+                masks.append({**common, "segmentation": rle})
+        return ids, boxes, masks
+
+    def merge(self, parts: list[tuple[list[int], list[dict], list[dict]]]) -> dict[str, float]:
+        ids = sorted({i for part_ids, _, _ in parts for i in part_ids})
+        boxes = [r for _, part, _ in parts for r in part]
+        masks = [r for _, _, part in parts for r in part]
+        coco = self.val_set.coco
+        return {"BBOX": coco_map(coco, boxes, ids)["mAP"], "SEGM": coco_map(coco, masks, ids, "segm")["mAP"]}
+
+    def checkpoint_meta(self) -> dict:
+        return {"model": "maskrcnn", "min_size": self.cfg.min_size, "max_size": self.cfg.max_size,
+                "data_dir": str(self.root)}
+
+    def describe(self) -> str:
+        return f"maskrcnn on {self.root.name}"
+
+
+get_args_parser = functools.partial(driver.get_args_parser, ObjectDetection)  # (add_help=True)
+main = functools.partial(driver.main, ObjectDetection)  # (args) -> exit code
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
