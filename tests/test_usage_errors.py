@@ -42,6 +42,8 @@ BAD = {
     # demos
     "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
     # data
+    "od-data-unknown-part": ("object_detection.data", ["download", "--data-dir", "d", "--only", "minival"], "--only"),
+    "od-data-missing-data": ("object_detection.data", ["verify", "--data-dir", MISSING], MISSING),
     "od-mini-sides-swapped": ("object_detection.mini", ["--min-side", "400", "--max-side", "300"], "--min-side"),
     "ssd-data-unknown-part": ("single_stage_detector.data", ["download", "--data-dir", "d", "--only", "test2017"],
                               "--only"),

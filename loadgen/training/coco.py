@@ -11,9 +11,8 @@ import argparse
 from pathlib import Path
 
 from loadgen import cli
+from loadgen.data.coco_cli import WEIGHTS_SUBDIR
 from loadgen.training.driver import UsageError
-
-WEIGHTS_SUBDIR = "pretrained"  # DATA_DIR/pretrained/<weights file>: where download_dataset.sh puts them
 
 
 def add_arguments(parser: argparse.ArgumentParser, mini_out: Path, weights_file: str) -> None:

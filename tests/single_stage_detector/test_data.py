@@ -3,124 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
-import os
 import subprocess
-import sys
-import threading
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from single_stage_detector import data
 from single_stage_detector.data import cli
+from tests.coco_mirror import REPO, SCRIPT_ENV, TRAIN, VAL, WEIGHTS, coco_tree, instances, jpeg, serving, write_zip
 from tests.loadgen.data_helpers import assert_one_line_error, run_cli
-
-REPO = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHON=sys.executable)  # the scripts run $PYTHON: this interpreter
-TRAIN = {"000000000009.jpg": (24, 16), "000000000025.jpg": (20, 30), "000000000030.jpg": (32, 32)}
-VAL = {"000000000139.jpg": (40, 24), "000000000285.jpg": (16, 16)}
-WEIGHTS = b"pretend weights: only the sha256 prefix in the name is checked by download"
-
-
-def jpeg(size: tuple[int, int], shade: int) -> bytes:
-    buf = io.BytesIO()
-    pixels = np.full((size[1], size[0], 3), shade, np.uint8)
-    pixels[::2, ::3] = 255 - shade  # some detail, so the stream is not trivially short
-    Image.fromarray(pixels).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def instances(images: dict[str, tuple[int, int]]) -> dict:
-    listed = [{"id": int(name[:12]), "file_name": name, "width": w, "height": h}
-              for name, (w, h) in images.items()]
-    return {"images": listed, "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
-            "annotations": [{"id": n + 1, "image_id": img["id"], "category_id": 1, "bbox": [1, 1, 4, 4], "area": 16,
-                             "iscrowd": 0} for n, img in enumerate(listed)]}
-
-
-def write_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, payload in members.items():
-            zf.writestr(name, payload)
-    return path
-
-
-def coco_tree(root: Path) -> Path:
-    """A small COCO folder as extraction leaves it: images, and annotation files listing them."""
-    for split, images in (("train2017", TRAIN), ("val2017", VAL)):
-        (root / split).mkdir(parents=True)
-        for k, (name, size) in enumerate(images.items()):
-            (root / split / name).write_bytes(jpeg(size, 40 * k))
-    (root / "annotations").mkdir()
-    for split, images in (("train2017", TRAIN), ("val2017", VAL)):
-        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(instances(images)))
-    return root
-
-
-class Mirror:
-    """A 127.0.0.1 file server over ``folder`` that honours Range requests and records every request."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.requests = folder, []
-        mirror = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                mirror.requests.append((self.path, self.headers.get("Range")))
-                path = mirror.folder / self.path.lstrip("/")
-                if not path.is_file():
-                    self.send_error(404)
-                    return
-                body = path.read_bytes()
-                start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                self.wfile.write(body[start:])
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
 
 
 @pytest.fixture
 def mirror(tmp_path):
-    """The three COCO archives (tiny), a weights file named by its sha256 prefix, and a manifest of their md5s that
-    keeps the official URLs, so only --base-url can reach them."""
-    folder = tmp_path / "mirror"
-    tree = coco_tree(tmp_path / "source")
-    folder.mkdir()
-    members = {
-        "annotations_trainval2017.zip": {f"annotations/{p.name}": p.read_bytes()
-                                         for p in (tree / "annotations").iterdir()},
-        "train2017.zip": {f"train2017/{p.name}": p.read_bytes() for p in (tree / "train2017").iterdir()},
-        "val2017.zip": {f"val2017/{p.name}": p.read_bytes() for p in (tree / "val2017").iterdir()},
-    }
-    spec = json.loads(data.FILES_MANIFEST.read_text())
-    for item in spec["archives"].values():
-        archive = write_zip(folder / item["file"], members[item["file"]])
-        item["md5"] = hashlib.md5(archive.read_bytes()).hexdigest()
-        item.pop("bytes")
-    weights = f"resnet34-{hashlib.sha256(WEIGHTS).hexdigest()[:8]}.pth"
-    (folder / weights).write_bytes(WEIGHTS)
-    (tmp_path / "coco_files.json").write_text(json.dumps(spec))
-    server = Mirror(folder)
-    server.manifest, server.weights_url = tmp_path / "coco_files.json", f"{server.url}/{weights}"
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    with serving(data.FILES_MANIFEST, tmp_path) as server:
+        yield server
 
 
 def download(mirror, data_dir: Path, *extra: str, capsys):
@@ -142,7 +41,7 @@ def test_download_through_the_scripts_and_verify(mirror, tmp_path):
     data_dir = tmp_path / "coco"
     proc = subprocess.run([str(REPO / "single_stage_detector" / "download_dataset.sh"), str(data_dir), "--manifest",
                            str(mirror.manifest), "--base-url", mirror.url + "/", "--weights-url", mirror.weights_url],
-                          capture_output=True, text=True, env=ENV, timeout=120)
+                          capture_output=True, text=True, env=SCRIPT_ENV, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in data_dir.iterdir()) == ["annotations", "archives", "pretrained", "train2017",
                                                           "val2017"], "no partial folders left behind"
@@ -154,16 +53,16 @@ def test_download_through_the_scripts_and_verify(mirror, tmp_path):
                                              "/" + Path(mirror.weights_url).name]), "every file from the mirror"
     verify = [str(REPO / "single_stage_detector" / "verify_dataset.sh"), str(data_dir), "--manifest",
               str(mirror.manifest), "--weights-dir", str(data_dir / "pretrained")]
-    ok = subprocess.run([*verify, "--expected-counts", "annotations"], capture_output=True, text=True, env=ENV,
+    ok = subprocess.run([*verify, "--expected-counts", "annotations"], capture_output=True, text=True, env=SCRIPT_ENV,
                         timeout=120)
     assert ok.returncode == 0 and f"{data_dir}: OK" in ok.stdout, ok.stderr
     # COCO 2017's own counts are the default: this tiny set is not COCO.
-    real = subprocess.run(verify, capture_output=True, text=True, env=ENV, timeout=120)
+    real = subprocess.run(verify, capture_output=True, text=True, env=SCRIPT_ENV, timeout=120)
     assert real.returncode == 1 and "3 .jpg files, expected 118287" in real.stderr
     assert "2 .jpg files, expected 5000" in real.stderr
     corrupt = data_dir / "val2017" / "000000000285.jpg"
     corrupt.write_bytes(corrupt.read_bytes()[:-40])
-    bad = subprocess.run([*verify, "--expected-counts", "annotations"], capture_output=True, text=True, env=ENV,
+    bad = subprocess.run([*verify, "--expected-counts", "annotations"], capture_output=True, text=True, env=SCRIPT_ENV,
                          timeout=120)
     lines = bad.stderr.splitlines()
     assert bad.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"bad: {corrupt}: cannot decode image ("), \

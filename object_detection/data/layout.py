@@ -1,0 +1,10 @@
+"""The object detection benchmark's COCO files: its archive manifest (coco_files.json: COCO 2017's archives and the
+ImageNet ResNet-50 Mask R-CNN starts from). The weights' loader and the rest of COCO on disk are
+loadgen.data.coco_files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]  # the benchmark folder
+FILES_MANIFEST = HERE / "coco_files.json"
