@@ -77,10 +77,11 @@ CONFIGS = {
                         box_target=0.377, mask_target=0.339, pretrained=True),
     # The embedded mini set, open division, from scratch at a small image size (about 1.3 s an image a step on 2
     # CPU cores at 256/320). The rule's rate per image (0.02 / 16 x 2 = 0.0025): 8 x that diverged within 30 steps
-    # of the warmup here; a warmup of 50 steps. The target is provisional: no mini run has been measured to it yet.
+    # of the warmup here; a warmup of 50 steps. Measured with seed 1 (python -m object_detection.train --config
+    # mini --target BBOX=0.9 --target SEGM=0.9): box mAP 0.032 and mask mAP 0.037 after epoch 1 (144 steps).
     # Open division: the checker needs both mAPs below 1.0.
-    "mini": Config(division="open", batch_size=2, epochs=6, min_size=256, max_size=320, box_target=0.01,
-                   mask_target=0.01, warmup_steps=50, decay_steps_per_16=(4_000, 5_000)),
+    "mini": Config(division="open", batch_size=2, epochs=6, min_size=256, max_size=320, box_target=0.02,
+                   mask_target=0.02, warmup_steps=50, decay_steps_per_16=(4_000, 5_000)),
 }
 
 
