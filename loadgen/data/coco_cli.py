@@ -8,7 +8,7 @@ archives, which backbone weights) and their names.
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import os
 import sys
 from pathlib import Path
@@ -35,14 +35,19 @@ class CocoFilesCommand:
     manifest: Path  # the benchmark's coco_files.json
     backbone: str  # "ResNet-34": what the weights are, in messages
 
+    @functools.cached_property
+    def files(self) -> FilesManifest:
+        """The default manifest, read and checked once (the parser's help and choices come from it)."""
+        return FilesManifest.load(self.manifest)
+
     @property
     def parts(self) -> tuple[str, ...]:
         """What ``download --only`` may name: the manifest's archives in its order, then ``weights``."""
-        return (*json.loads(self.manifest.read_text())["archives"], "weights")
+        return (*self.files.archives, "weights")
 
     @property
     def weights_file(self) -> str:
-        return Path(json.loads(self.manifest.read_text())["weights"]["url"]).name
+        return Path(self.files.weights_url).name
 
     def get_args_parser(self, add_help: bool = True):
         from loadgen.cli import ArgumentParser, csv_list, existing_dir, existing_file, positive

@@ -20,10 +20,10 @@ from loadgen.data import DataError
 from loadgen.data.coco_files import (IMAGES, SPLITS, Archive, FilesManifest, check_image, check_tree, decode_problems,
                                      fetch, fetch_archive, fetch_weights, read_listing, sha256_prefix, weights_problem)
 from single_stage_detector.data.cli import get_args_parser, main
-from single_stage_detector.data.layout import FILES_MANIFEST, PARTS, load_backbone_weights
+from single_stage_detector.data.layout import FILES_MANIFEST, load_backbone_weights
 
 __all__ = [
-    "FILES_MANIFEST", "IMAGES", "PARTS", "SPLITS", "Archive", "DataError", "FilesManifest", "check_image",
+    "FILES_MANIFEST", "IMAGES", "SPLITS", "Archive", "DataError", "FilesManifest", "check_image",
     "check_tree", "decode_problems", "fetch", "fetch_archive", "fetch_weights", "get_args_parser",
     "load_backbone_weights", "main", "read_listing", "sha256_prefix", "weights_problem",
 ]

@@ -9,4 +9,3 @@ from loadgen.data.coco_files import load_weights as load_backbone_weights  # noq
 
 HERE = Path(__file__).resolve().parents[1]  # the benchmark folder
 FILES_MANIFEST = HERE / "coco_files.json"
-PARTS = ("annotations", "train2017", "val2017", "weights")  # what `download --only` may name
