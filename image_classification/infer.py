@@ -101,15 +101,7 @@ def make_task(args) -> ImageNetTask:
 
 def main(args) -> int:
     prog = "python -m image_classification.infer"
-    return cli.resolve_and_execute(args, resolve, _task_or_exit, prog)
-
-
-def _task_or_exit(args) -> ImageNetTask:
-    """:func:`make_task`, with a dataset problem (a missing image, a bad val_map) as a one-line error."""
-    try:
-        return make_task(args)
-    except data.DataError as exc:
-        cli.die("python -m image_classification.infer", str(exc), cli.EXIT_FAILURE)
+    return cli.resolve_and_execute(args, resolve, make_task, prog)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and its own flags, and calls :func:`parse_args` so a profile fills in whatever t
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -262,11 +263,14 @@ def execute(args: argparse.Namespace, make_task: Callable[[argparse.Namespace], 
 
 
 def resolve_and_execute(args: argparse.Namespace, resolve: Callable[[argparse.Namespace], Any],
-                        make_task: Callable[[argparse.Namespace], Any], prog: str) -> int:
+                        make_task: Callable[[argparse.Namespace], Any], prog: str,
+                        data_errors: tuple[type[BaseException], ...] | None = None) -> int:
     """The end of every benchmark's ``infer.main``: ``resolve(args)`` fills in what the user left out (the model
     file, settings from its export.json), then :func:`execute`. A model that cannot be found is a usage error
-    (exit 2); an export.json that does not parse is a data error (exit 1)."""
+    (exit 2); an export.json that does not parse is a data error (exit 1); so is a dataset problem ``make_task``
+    raises (``data_errors``, default ``loadgen.data.DataError``: a missing image or annotation file), one line."""
     from loadgen.backends import BackendError
+    from loadgen.data.errors import DataError
 
     try:
         resolve(args)
@@ -274,7 +278,16 @@ def resolve_and_execute(args: argparse.Namespace, resolve: Callable[[argparse.Na
         die(prog, str(exc))
     except ValueError as exc:
         die(prog, str(exc), EXIT_FAILURE)
-    return execute(args, make_task, prog)
+    return execute(args, functools.partial(_task_or_die, make_task, prog, data_errors or (DataError,)), prog)
+
+
+def _task_or_die(make_task: Callable[[argparse.Namespace], Any], prog: str,
+                 data_errors: tuple[type[BaseException], ...], args: argparse.Namespace) -> Any:
+    """``make_task(args)``, a data problem ending the process with one line (a partial of it stays picklable)."""
+    try:
+        return make_task(args)
+    except data_errors as exc:
+        die(prog, str(exc), EXIT_FAILURE)
 
 
 def _guarded(prog: str, body: Callable[..., int], *body_args) -> int:

@@ -10,7 +10,8 @@ reference freezes them (``FREEZE_CONV_BODY_AT: 2``); from scratch (the mini conf
 norm.
 
 RetinaNet is the MLPerf inference reference's ``retinanet`` (torchvision's ``RetinaNet`` on a ResNeXt50-32x4d FPN
-with levels P3-P7, 264 OpenImages classes, 800x800 input).
+with levels P3-P7, 264 OpenImages classes, 800x800 input). :class:`RetinaNetHeads` is the same network up to its raw
+head outputs, what export writes and every backend runs; ``boxes.postprocess`` finishes the job.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from torch import nn
 from torchvision.models import resnet
 from torchvision.models.detection import MaskRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
@@ -32,6 +35,12 @@ RETINANET_SIZE = 800
 RPN_POST_NMS_TRAIN = 2000  # per image: the reference's FPN_POST_NMS_TOP_N_TRAIN, MLPerf's num_image_candidates
 # Backbone stages that train when the backbone starts from ImageNet: layer2..layer4 (the stem and layer1 frozen).
 PRETRAINED_TRAINABLE_LAYERS = 3
+# RetinaNet's anchors (the paper's, torchvision's default): per level P3..P7 a base size 32..512 at three octave
+# scales 2^0, 2^(1/3), 2^(2/3) and three aspect ratios, 9 anchors a cell.
+ANCHOR_SIZES = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512))
+ASPECT_RATIOS = (0.5, 1.0, 2.0)
+# ImageNet normalisation, which RetinaNet's transform applies (torchvision's GeneralizedRCNNTransform defaults).
+IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def build_maskrcnn(min_size: int = MASKRCNN_SIZES[0], max_size: int = MASKRCNN_SIZES[1],
@@ -46,13 +55,37 @@ def build_maskrcnn(min_size: int = MASKRCNN_SIZES[0], max_size: int = MASKRCNN_S
                     rpn_post_nms_top_n_train=RPN_POST_NMS_TRAIN, rpn_post_nms_top_n_test=1000)
 
 
-def build_retinanet(image_size: int = RETINANET_SIZE, num_classes: int = RETINANET_CLASSES) -> RetinaNet:
-    """RetinaNet ResNeXt50-32x4d FPN (P3-P7) with random weights, resizing every image to image_size x image_size."""
-    trunk = resnet.resnext50_32x4d(weights=None, norm_layer=misc_ops.FrozenBatchNorm2d)
-    backbone = _resnet_fpn_extractor(trunk, 5, returned_layers=[2, 3, 4],
-                                     extra_blocks=LastLevelP6P7(2048, 256))
+def anchor_generator() -> AnchorGenerator:
+    return AnchorGenerator(ANCHOR_SIZES, (ASPECT_RATIOS,) * len(ANCHOR_SIZES))
+
+
+def build_retinanet(image_size: int = RETINANET_SIZE, num_classes: int = RETINANET_CLASSES,
+                    pretrained_backbone: bool = False) -> RetinaNet:
+    """RetinaNet ResNeXt50-32x4d FPN (P3-P7) with random weights, resizing every image to image_size x image_size.
+    ``pretrained_backbone`` sets it up for :func:`load_backbone` as the reference trains it (frozen batch norm,
+    stem and layer1 fixed); else every layer trains, with batch norm (the mini config, from scratch)."""
+    norm = misc_ops.FrozenBatchNorm2d if pretrained_backbone else torch.nn.BatchNorm2d
+    trunk = resnet.resnext50_32x4d(weights=None, norm_layer=norm)
+    backbone = _resnet_fpn_extractor(trunk, PRETRAINED_TRAINABLE_LAYERS if pretrained_backbone else 5,
+                                     returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(2048, 256))
     return RetinaNet(backbone, num_classes=num_classes, min_size=image_size, max_size=image_size,
-                     fixed_size=(image_size, image_size))
+                     fixed_size=(image_size, image_size), anchor_generator=anchor_generator(),
+                     image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
+
+
+class RetinaNetHeads(nn.Module):
+    """A RetinaNet without its transform and post-processing: normalised ``(N, 3, S, S)`` images -> the raw head
+    outputs ``cls_logits (N, A, C)`` and ``bbox_regression (N, A, 4)`` (``boxes`` has the layout)."""
+
+    def __init__(self, model: RetinaNet) -> None:
+        super().__init__()
+        self.backbone, self.head = model.backbone, model.head
+        self.image_size = model.transform.fixed_size[0]
+        self.num_classes = model.head.classification_head.num_classes
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self.head(list(self.backbone(images).values()))
+        return outputs["cls_logits"], outputs["bbox_regression"]
 
 
 def load_backbone(model: MaskRCNN | RetinaNet, state_dict: Mapping[str, torch.Tensor]) -> None:

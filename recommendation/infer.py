@@ -161,20 +161,12 @@ def make_task(args) -> CriteoTask:
     return CriteoTask(rows, sizes, args.max_ind_range, args.samples_per_query_offline)
 
 
-def _task_or_exit(args) -> CriteoTask:
-    """:func:`make_task`, with a data problem as a one-line error."""
-    try:
-        return make_task(args)
-    except (DataError, ValueError) as exc:
-        cli.die("python -m recommendation.infer", str(exc), cli.EXIT_FAILURE)
-
-
 def main(args) -> int:
     prog = "python -m recommendation.infer"
     low, high = args.samples_to_aggregate_min, args.samples_to_aggregate_max
     if (low is None) != (high is None) or (low is not None and low > high):
         cli.die(prog, "--samples-to-aggregate-min and --samples-to-aggregate-max go together, with min <= max")
-    return cli.resolve_and_execute(args, resolve, _task_or_exit, prog)
+    return cli.resolve_and_execute(args, resolve, make_task, prog, (DataError, ValueError))
 
 
 if __name__ == "__main__":

@@ -17,24 +17,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from loadgen import exported, report
+from loadgen import exported
+from loadgen.backends.parity import backend_outputs, detection_parity, eager_outputs
 from loadgen.cli import ArgumentParser, existing_dir, positive
 from loadgen.data import DataError, annotation_file, image_folder, load_annotations
-from loadgen.data.coco_accuracy import accuracy_from_responses, qsl_images
+from loadgen.data.coco_accuracy import qsl_images
 from loadgen.training.checkpoint import CheckpointError, load_model
 from single_stage_detector import infer, mini, models
 from single_stage_detector.data.presets import INFERENCE_SIZE, MODEL_PRESET, load_image, presets
 
 PROG = "python -m single_stage_detector.export"
-MAP_TOLERANCE = 0.5  # mAP points (the issue's bar)
-MATCHED = 0.99  # share of detections an export must reproduce (the issue's bar)
-MATCH_IOU, MATCH_SCORE = 0.9, 0.02  # what "the same detection" means between two runtimes
 
 
 def export_pytorch(model: torch.nn.Module, size: int, targets: dict[str, Path]) -> None:
@@ -96,49 +94,6 @@ def load_checkpoint(folder: str | Path, size: int | None = None) -> tuple[models
     return load_model(folder, make)
 
 
-def run_backend(name: str, path: Path, images: np.ndarray, threads: int, batch: int = 8) -> list[np.ndarray]:
-    """locs and scores of ``images`` (NCHW float32) from the exported ``path`` run by backend ``name``."""
-    from loadgen.backends import BackendConfig, create_backend
-
-    backend = create_backend(name, BackendConfig(threads=threads)).load(str(path))
-    if backend.input_layout == "NHWC":
-        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
-    parts = [backend.predict([images[i:i + batch]]) for i in range(0, len(images), batch)]
-    return [np.concatenate([p[k] for p in parts]) for k in range(2)]
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every row of ``a`` (K, 4) with every row of ``b`` (M, 4); boxes [ymin, xmin, ymax, xmax]."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(-1)
-    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def matched_share(reference: Sequence[np.ndarray], other: Sequence[np.ndarray]) -> float:
-    """Share of detections found by both (per image, greedy by score): same class, IoU >= MATCH_IOU, score within
-    MATCH_SCORE; over the larger of the two counts, so missing and extra detections both count. Responses are
-    rows of 7 (:func:`infer.detection_rows`); 1.0 when neither has any."""
-    found = total = 0
-    for ref, got in zip(reference, other, strict=True):
-        ref, got = ref.reshape(-1, 7), got.reshape(-1, 7)
-        total += max(len(ref), len(got))
-        if not len(ref) or not len(got):
-            continue
-        overlap = iou(ref[:, 1:5], got[:, 1:5])
-        same = (ref[:, None, 6] == got[None, :, 6]) & (np.abs(ref[:, None, 5] - got[None, :, 5]) <= MATCH_SCORE)
-        ok = same & (overlap >= MATCH_IOU)
-        taken = np.zeros(len(got), bool)
-        for r in range(len(ref)):
-            free = np.flatnonzero(ok[r] & ~taken)
-            if len(free):
-                taken[free[np.argmax(overlap[r, free])]] = True
-                found += 1
-    return 1.0 if total == 0 else found / total
-
-
 def main(args) -> int:
     ckpt = Path(args.checkpoint)
     wanted = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -175,34 +130,14 @@ def main(args) -> int:
         return 1
     defaults = model.default_boxes.numpy()
     indices = range(len(images))
-    with torch.inference_mode():
-        outs = [model(torch.from_numpy(batch[i:i + 8])) for i in range(0, len(batch), 8)]
-    reference = infer.responses(torch.cat([o[0] for o in outs]).numpy(), torch.cat([o[1] for o in outs]).numpy(),
-                                defaults, indices)
-    ref_map = accuracy_from_responses(dict(enumerate(reference)), coco)[0]["mAP"]
-    parity = {}
-    for fmt in wanted:
-        locs, scores = run_backend(fmt, targets[fmt], batch, args.threads)
-        got = infer.responses(locs, scores, defaults, indices)
-        parity[fmt] = {"mAP": accuracy_from_responses(dict(enumerate(got)), coco)[0]["mAP"],
-                       "matched": matched_share(reference, got), "detections": int(sum(len(g) for g in got) // 7)}
-    report.write_json_atomic(out / exported.METADATA, {
-        "checkpoint": str(ckpt), "model": name, "image_size": size, "preset": preset_name,
-        "files": {f: targets[f].name for f in wanted}, "images": len(images), "pytorch_mAP": ref_map,
-        "pytorch_detections": int(sum(len(r) for r in reference) // 7), "parity": parity})
-    print(f"export: pytorch (eager)  mAP {ref_map:.3f} on {len(images)} images")
-    bad = []
-    for fmt in wanted:
-        p = parity[fmt]
-        print(f"export: {fmt:12s} {targets[fmt]}  mAP {p['mAP']:.3f}, {100 * p['matched']:.2f} % of detections "
-              "matched")
-        if abs(p["mAP"] - ref_map) > MAP_TOLERANCE or p["matched"] < MATCHED:
-            bad.append(fmt)
-    if bad:
-        print(f"{PROG}: error: {', '.join(bad)} differ from PyTorch (mAP beyond {MAP_TOLERANCE} points or under "
-              f"{100 * MATCHED:.0f} % of detections matched); see {out / exported.METADATA}", file=sys.stderr)
-        return 1
-    return 0
+    reference = infer.responses(*eager_outputs(model, batch), defaults, indices)
+
+    def responses_of(fmt: str) -> list[np.ndarray]:
+        locs, scores = backend_outputs(fmt, targets[fmt], batch, threads=args.threads)
+        return infer.responses(locs, scores, defaults, indices)
+
+    record = {"checkpoint": str(ckpt), "model": name, "image_size": size, "preset": preset_name}
+    return detection_parity(PROG, out, record, coco, reference, targets, responses_of)
 
 
 if __name__ == "__main__":

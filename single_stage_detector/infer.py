@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from loadgen import cli, exported
-from loadgen.accuracy import Accuracy, read_log
 from loadgen.backends import BACKENDS, backend_class
-from loadgen.data import CATEGORY_OF_LABEL, DataError, annotation_file, image_folder, load_annotations
-from loadgen.data.coco_accuracy import accuracy_from_responses, qsl_images
-from loadgen.harness import InMemoryTask
+from loadgen.data import CATEGORY_OF_LABEL, annotation_file, image_folder, load_annotations
+from loadgen.data.coco_accuracy import detection_rows
+from loadgen.data.coco_task import DetectionTask
 from single_stage_detector import mini
-from single_stage_detector.data.presets import INFERENCE_SIZE, MODEL_PRESET, EvalPreset, load_image, presets
+from single_stage_detector.data.presets import INFERENCE_SIZE, MODEL_PRESET, presets
 
 PROG = "python -m single_stage_detector.infer"
 DEFAULT_MODEL_DIR = "results/single_stage_detector/train/{model}/export"
@@ -64,18 +63,8 @@ def get_args_parser(add_help: bool = True) -> cli.ArgumentParser:
     return parser
 
 
-def detection_rows(detections: np.ndarray, index: int, categories: np.ndarray) -> np.ndarray:
-    """``(K, 6)`` ``[ymin, xmin, ymax, xmax, score, label]`` of sample ``index`` -> its response: float32
-    ``(K * 7,)`` ``[index, ymin, xmin, ymax, xmax, score, category id]`` per detection."""
-    rows = np.empty((len(detections), 7), np.float32)
-    rows[:, 0] = index
-    rows[:, 1:6] = detections[:, :5]
-    rows[:, 6] = categories[detections[:, 5].astype(np.int64)]
-    return rows.reshape(-1)
-
-
 def responses(locs: np.ndarray, scores: np.ndarray, defaults: np.ndarray, indices) -> list[np.ndarray]:
-    """Raw head outputs of a batch -> one response per sample (:func:`detection_rows`), through the one
+    """Raw head outputs of a batch -> one response per sample (``detection_rows``), through the one
     ``boxes.postprocess`` every backend shares."""
     from single_stage_detector.boxes import postprocess
 
@@ -84,39 +73,6 @@ def responses(locs: np.ndarray, scores: np.ndarray, defaults: np.ndarray, indice
         raise ValueError(f"the model scores {classes} classes; expected 81 (SSD-ResNet34) or 91 (SSD-MobileNet-v1)")
     return [detection_rows(d, int(i), CATEGORY_MAPS[classes])
             for d, i in zip(postprocess(locs, scores, defaults), indices, strict=True)]
-
-
-class DetectionTask(InMemoryTask):
-    """val2017 images, resized to the square input as uint8 when LoadGen loads them; normalised per batch."""
-
-    def __init__(self, coco, folder: Path, preset: EvalPreset, layout: str, defaults: np.ndarray,
-                 count: int | None = None, remove_empty: bool = False) -> None:
-        self.coco, self.preset, self.layout, self.defaults = coco, preset, layout, defaults
-        self.remove_empty = remove_empty
-        self.images = qsl_images(coco, remove_empty)[: count or None]
-        if not self.images:
-            raise DataError(f"{folder}: the annotation file lists no images")
-        missing = [img["file_name"] for img in self.images if not (folder / img["file_name"]).is_file()]
-        if missing:
-            raise DataError(f"{folder / missing[0]}: missing ({len(missing)} of {len(self.images)} images are)")
-
-        def make(i: int) -> np.ndarray:
-            return preset.geometry(load_image(folder / self.images[i]["file_name"]))
-
-        super().__init__(make, total_count=len(self.images))
-
-    def inputs(self, indices: np.ndarray):
-        return [self.preset.normalize(super().inputs(indices)[0], self.layout)]
-
-    def postprocess(self, outputs, indices):
-        if len(outputs) != 2:
-            raise ValueError(f"expected 2 outputs (locs, scores), got {len(outputs)}")
-        return responses(outputs[0], outputs[1], self.defaults, indices)
-
-    def accuracy(self, accuracy_log: Path) -> Accuracy:
-        found = read_log(accuracy_log, np.float32)
-        return accuracy_from_responses(found, self.coco, remove_empty=self.remove_empty,
-                                       source=str(accuracy_log))[0]
 
 
 def resolve(args) -> None:
@@ -141,20 +97,19 @@ def make_task(args) -> DetectionTask:
 
     root = Path(args.dataset_path) if args.dataset_path else mini.ensure()
     coco = load_annotations(annotation_file(root, "val"))
+    defaults = default_boxes(args.model_name, args.image_size)
+
+    def decode(outputs, indices):
+        if len(outputs) != 2:
+            raise ValueError(f"expected 2 outputs (locs, scores), got {len(outputs)}")
+        return responses(outputs[0], outputs[1], defaults, indices)
+
     return DetectionTask(coco, image_folder(root, "val"), presets(args.image_size)[args.preset], args.data_format,
-                         default_boxes(args.model_name, args.image_size), args.count, args.remove_empty)
+                         decode, args.count, args.remove_empty)
 
 
 def main(args) -> int:
-    return cli.resolve_and_execute(args, resolve, _task_or_exit, PROG)
-
-
-def _task_or_exit(args) -> DetectionTask:
-    """:func:`make_task`, with a dataset problem (a missing image or annotation file) as a one-line error."""
-    try:
-        return make_task(args)
-    except DataError as exc:
-        cli.die(PROG, str(exc), cli.EXIT_FAILURE)
+    return cli.resolve_and_execute(args, resolve, make_task, PROG)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 checked the way LoadGen will run it (input layout, thread settings, the backend's own loading checks).
 
 Each benchmark's ``export.py`` compares these outputs with PyTorch's by its own measure (top-1 agreement for a
-classifier, the largest difference of a click probability for DLRM).
+classifier, the largest difference of a click probability for DLRM); the detectors share one,
+:func:`detection_parity`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -32,3 +35,65 @@ def exported_outputs(exported: Mapping[str, str | os.PathLike], feeds: Sequence[
         outputs[name] = np.concatenate([backend.predict([x[i:i + batch] for x in inputs])[0]
                                         for i in range(0, n, batch)])
     return outputs
+
+
+def backend_outputs(name: str, path: str | os.PathLike, images: np.ndarray, *, batch: int = 8,
+                    threads: int = 2) -> list[np.ndarray]:
+    """Every output of the model at ``path`` run by backend ``name`` on NCHW ``images`` (transposed for a backend
+    that takes NHWC), ``batch`` images at a time, concatenated along the batch: a detector's several heads."""
+    backend = create_backend(name, BackendConfig(threads=threads)).load(str(path))
+    if backend.input_layout == "NHWC":
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    parts = [backend.predict([images[i:i + batch]]) for i in range(0, len(images), batch)]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
+
+
+def eager_outputs(model, images: np.ndarray, batch: int = 8) -> list[np.ndarray]:
+    """Every output of the PyTorch ``model`` on NCHW ``images``, ``batch`` at a time, concatenated: the eager
+    reference an export is checked against."""
+    import torch
+
+    with torch.inference_mode():
+        parts = [model(torch.from_numpy(images[i:i + batch])) for i in range(0, len(images), batch)]
+    return [torch.cat([part[k] for part in parts]).numpy() for k in range(len(parts[0]))]
+
+
+DETECTION_MAP_TOLERANCE = 0.5  # mAP points an export may differ from PyTorch by
+DETECTION_MATCHED = 0.99  # share of PyTorch's detections an export must reproduce
+
+
+def detection_parity(prog: str, out: Path, record: Mapping, coco, reference: Sequence[np.ndarray],
+                     targets: Mapping[str, Path], responses_of: Callable[[str], Sequence[np.ndarray]]) -> int:
+    """A detector export's check: each format's responses (``responses_of(format)``, rows of 7 per sample as
+    LoadGen logs them) against eager PyTorch's ``reference`` on the same images of ``coco``. A format passes when
+    its mAP is within :data:`DETECTION_MAP_TOLERANCE` points and it matches >= :data:`DETECTION_MATCHED` of the
+    detections (``coco_accuracy.matched_share``). Writes ``out/export.json`` (``record`` plus the files and what
+    was measured), prints a line per format; returns the exit status, 1 naming the formats that differ."""
+    from loadgen import exported, report
+    from loadgen.data.coco_accuracy import accuracy_from_responses, matched_share
+
+    def count(responses: Sequence[np.ndarray]) -> int:
+        return int(sum(len(r) for r in responses) // 7)
+
+    ref_map = accuracy_from_responses(dict(enumerate(reference)), coco)[0]["mAP"]
+    parity = {}
+    for fmt in targets:
+        got = responses_of(fmt)
+        parity[fmt] = {"mAP": accuracy_from_responses(dict(enumerate(got)), coco)[0]["mAP"],
+                       "matched": matched_share(reference, got), "detections": count(got)}
+    report.write_json_atomic(out / exported.METADATA, {
+        **record, "files": {f: Path(t).name for f, t in targets.items()}, "images": len(reference),
+        "pytorch_mAP": ref_map, "pytorch_detections": count(reference), "parity": parity})
+    print(f"export: pytorch (eager)  mAP {ref_map:.3f} on {len(reference)} images")
+    bad = []
+    for fmt, p in parity.items():
+        print(f"export: {fmt:12s} {targets[fmt]}  mAP {p['mAP']:.3f}, {100 * p['matched']:.2f} % of detections "
+              "matched")
+        if abs(p["mAP"] - ref_map) > DETECTION_MAP_TOLERANCE or p["matched"] < DETECTION_MATCHED:
+            bad.append(fmt)
+    if bad:
+        print(f"{prog}: error: {', '.join(bad)} differ from PyTorch (mAP beyond {DETECTION_MAP_TOLERANCE} points "
+              f"or under {100 * DETECTION_MATCHED:.0f} % of detections matched); see {out / exported.METADATA}",
+              file=sys.stderr)
+        return 1
+    return 0

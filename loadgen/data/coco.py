@@ -30,6 +30,7 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -466,11 +467,12 @@ def _annotation(ann_id: int, image_id: int, category_id: int, mask: np.ndarray, 
 
 def build_mini_coco(out: str | os.PathLike, train_images: int = 300, val_images: int = 50,
                     layout: MiniLayout | None = None, seed: int = 0, quality: int = 90,
-                    progress: bool = True) -> Path:
+                    progress: bool = True, categories: Collection[int] | None = None) -> Path:
     """Write a COCO 2017-format mini set at ``out`` (atomically: all of it or nothing): ``train2017/``,
     ``val2017/``, ``annotations/instances_{train,val}2017.json``, SOURCE.txt and manifest.json.
 
-    Each split starts with the two real annotated photos as they are, then ``*_images - 2`` synthesized ones.
+    Each split starts with the two real annotated photos as they are, then ``*_images - 2`` synthesized ones, whose
+    objects are of ``categories`` only where given (for a set whose classes do not cover all of them).
     The same arguments give byte-identical files.
     """
     from PIL import Image
@@ -483,7 +485,7 @@ def build_mini_coco(out: str | os.PathLike, train_images: int = 300, val_images:
     if train_images < 2 or val_images < 2:
         raise ValueError("each split needs at least 2 images (the two real annotated photos)")
     photos = annotated_photos()
-    objects = real_objects(photos)
+    objects = [o for o in real_objects(photos) if categories is None or o.category_id in categories]
     backgrounds = background_photos()
     categories = [{"supercategory": sup, "id": cid, "name": name} for cid, name, sup in CATEGORIES]
     out = Path(out)

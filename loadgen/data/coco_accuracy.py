@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from loadgen.accuracy import Accuracy, Metric, read_log
-from loadgen.data.coco import CATEGORY_OF_LABEL, load_annotations
+from loadgen.data.coco import load_annotations
 
 ROW = 7  # qsl_idx, ymin, xmin, ymax, xmax, score, label
+MATCH_IOU, MATCH_SCORE = 0.9, 0.02  # what "the same detection" means between two runtimes (matched_share)
 # COCOeval.stats, in the order its summarize() fills them.
 STAT_NAMES = ("mAP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -40,6 +41,18 @@ def qsl_images(coco, remove_empty: bool = False) -> list[dict]:
     return images
 
 
+def detection_rows(detections: np.ndarray, index: int, categories: np.ndarray | None = None) -> np.ndarray:
+    """``(K, 6)`` ``[ymin, xmin, ymax, xmax, score, label]`` of sample ``index`` -> its response: float32
+    ``(K * 7,)`` ``[index, ymin, xmin, ymax, xmax, score, category id]`` per detection, ``categories[label]`` the
+    category id of a label (none: the label is the id)."""
+    out = np.empty((len(detections), ROW), np.float32)
+    out[:, 0] = index
+    out[:, 1:6] = detections[:, :5]
+    labels = detections[:, 5].astype(np.int64)
+    out[:, 6] = labels if categories is None else categories[labels]
+    return out.reshape(-1)
+
+
 def rows(response: np.ndarray) -> np.ndarray:
     """A response's float32 values as ``(K, 7)`` detection rows; ValueError if they are not whole groups of 7."""
     if response.size % ROW:
@@ -47,8 +60,8 @@ def rows(response: np.ndarray) -> np.ndarray:
     return response.reshape(-1, ROW)
 
 
-def to_coco(detections: Iterable[tuple[int, np.ndarray]], images: Sequence[Mapping], use_inv_map: bool = False,
-            source: str = "detections") -> list[dict]:
+def to_coco(detections: Iterable[tuple[int, np.ndarray]], images: Sequence[Mapping],
+            inv_map: np.ndarray | None = None, source: str = "detections") -> list[dict]:
     """``(qsl_idx, (K, 7) rows)`` pairs -> COCO result dicts (``image_id``, ``category_id``, pixel ``bbox``
     [x, y, w, h], ``score``). ValueError naming ``source`` for a sample past the image list, a row whose own
     index differs from its sample's, or a label that is no category."""
@@ -64,15 +77,47 @@ def to_coco(detections: Iterable[tuple[int, np.ndarray]], images: Sequence[Mappi
         image = images[idx]
         w, h = float(image["width"]), float(image["height"])
         labels = dets[:, 6].astype(np.int64)
-        if use_inv_map:
-            if labels.min() < 1 or labels.max() >= len(CATEGORY_OF_LABEL):
-                raise ValueError(f"{source}: sample {idx}: labels must be 1..{len(CATEGORY_OF_LABEL) - 1} with "
+        if inv_map is not None:
+            if labels.min() < 1 or labels.max() >= len(inv_map):
+                raise ValueError(f"{source}: sample {idx}: labels must be 1..{len(inv_map) - 1} with "
                                  f"--use-inv-map, got {sorted(set(labels.tolist()))[:5]}")
-            labels = CATEGORY_OF_LABEL[labels]
+            labels = inv_map[labels]
         for (_, ymin, xmin, ymax, xmax, score, _), category in zip(dets.tolist(), labels.tolist(), strict=True):
             out.append({"image_id": image["id"], "category_id": int(category), "score": float(score),
                         "bbox": [xmin * w, ymin * h, (xmax - xmin) * w, (ymax - ymin) * h]})
     return out
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every row of ``a`` (K, 4) with every row of ``b`` (M, 4); boxes [ymin, xmin, ymax, xmax]."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def matched_share(reference: Sequence[np.ndarray], other: Sequence[np.ndarray]) -> float:
+    """Share of detections found by both (per image, greedy by score): same class, IoU >= MATCH_IOU, score within
+    MATCH_SCORE; over the larger of the two counts, so missing and extra detections both count. Responses are
+    rows of 7 (:func:`detection_rows`); 1.0 when neither has any."""
+    found = total = 0
+    for ref, got in zip(reference, other, strict=True):
+        ref, got = ref.reshape(-1, 7), got.reshape(-1, 7)
+        total += max(len(ref), len(got))
+        if not len(ref) or not len(got):
+            continue
+        overlap = iou(ref[:, 1:5], got[:, 1:5])
+        same = (ref[:, None, 6] == got[None, :, 6]) & (np.abs(ref[:, None, 5] - got[None, :, 5]) <= MATCH_SCORE)
+        ok = same & (overlap >= MATCH_IOU)
+        taken = np.zeros(len(got), bool)
+        for r in range(len(ref)):
+            free = np.flatnonzero(ok[r] & ~taken)
+            if len(free):
+                taken[free[np.argmax(overlap[r, free])]] = True
+                found += 1
+    return 1.0 if total == 0 else found / total
 
 
 def coco_map(coco, results: list[dict], image_ids: Sequence[int], iou_type: str = "bbox") -> dict[str, float]:
@@ -113,7 +158,9 @@ def accuracy_from_responses(responses: Mapping[int, np.ndarray], annotations: st
             pairs.append((idx, rows(response)))
         except ValueError as exc:
             raise ValueError(f"{source}: sample {idx}: {exc}") from None
-    results = to_coco(pairs, images, use_inv_map, source)
+    # The reference tools' inverse map: label k is the k-th category id of the file (COCO: 1..80 -> ids).
+    inv_map = np.array([0, *coco.getCatIds()], dtype=np.int64) if use_inv_map else None
+    results = to_coco(pairs, images, inv_map, source)
     seen = [images[idx]["id"] for idx, _ in pairs]
     stats = coco_map(coco, results, seen)
     details = {**{k: v for k, v in stats.items() if k != "mAP"}, "images": len(seen), "detections": len(results)}
@@ -149,21 +196,26 @@ def get_args_parser(prog: str, description: str | None, add_help: bool = True):
 
 def main(prog: str, args) -> int:
     """The body of a COCO detector's ``accuracy.py`` main: prints ``mAP=XX.XXX%`` or one error line."""
-    import json
-
-    from loadgen.accuracy import command
     from loadgen.cli import die
-    from loadgen.data.atomic import write_atomic
-    from loadgen.data.errors import DataError
 
     if (args.coco_dir is None) == (args.annotations is None):
         die(prog, "give one of --coco-dir and --annotations")
     annotations = args.annotations or Path(args.coco_dir) / "annotations" / "instances_val2017.json"
+    return report(prog, args, annotations, args.remove_48_empty_images)
+
+
+def report(prog: str, args, annotations: str | os.PathLike, remove_empty: bool = False) -> int:
+    """Score ``args.mlperf_accuracy_file`` against ``annotations`` (``args.use_inv_map``; ``args.output_file``
+    receives the COCO results) and print ``mAP=XX.XXX%``, or one error line: any COCO-format detector's tool."""
+    import json
+
+    from loadgen.accuracy import command
+    from loadgen.data.atomic import write_atomic
+    from loadgen.data.errors import DataError
 
     def compute() -> Accuracy:
         try:
-            acc, results = coco_accuracy(args.mlperf_accuracy_file, annotations, args.use_inv_map,
-                                         args.remove_48_empty_images)
+            acc, results = coco_accuracy(args.mlperf_accuracy_file, annotations, args.use_inv_map, remove_empty)
         except DataError as exc:
             raise ValueError(str(exc)) from None
         if args.output_file:

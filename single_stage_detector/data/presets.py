@@ -6,8 +6,9 @@ evaluation and the inference QSL so that the two always see the same pixels.
     x = preset(load_image(path))            # float32 (3, 300, 300)
 
 SSD squashes the whole image to a square (no crop: every object stays in view, boxes stay relative to the image),
-bilinear. Split in two, as the inference cache wants it: ``geometry`` (PIL image -> uint8 HWC, 4x smaller than
-float32) and ``normalize`` (uint8 NHWC batch -> float32 NCHW or NHWC), done once per batch.
+bilinear: the shared ``loadgen.data.pixels.SquarePreset``, split in two as the inference cache wants it:
+``geometry`` (image -> uint8 HWC, 4x smaller than float32) and ``normalize`` (uint8 NHWC batch -> float32 NCHW or
+NHWC), done once per batch.
 
 Normalisation per model, as the references do:
 
@@ -20,13 +21,12 @@ PIL and numpy only.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
-import numpy as np
 from PIL import Image
 
-from loadgen.data import DataError, pixels
+from loadgen.data import DataError
+from loadgen.data.pixels import SquarePreset
 
 #: The input side each model is benchmarked at under LoadGen (the inference reference's sizes); training runs 300.
 INFERENCE_SIZE = {"ssd-resnet34": 1200, "ssd-mobilenet": 300}
@@ -34,43 +34,15 @@ INFERENCE_SIZE = {"ssd-resnet34": 1200, "ssd-mobilenet": 300}
 MODEL_PRESET = {"ssd-resnet34": "imagenet", "ssd-mobilenet": "inception"}
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalPreset:
-    """Resize to ``size`` x ``size`` (bilinear), then ``(pixel * scale - mean) / std`` per channel.
-    ``__post_init__`` only validates."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"size must be >= 1, got {self.size}")
-
-    def geometry(self, img: Image.Image) -> np.ndarray:
-        """The image as uint8 ``(size, size, 3)`` RGB."""
-        img = img if img.mode == "RGB" else img.convert("RGB")
-        return np.asarray(img.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
-
-    def normalize(self, batch: np.ndarray, layout: str = "NCHW") -> np.ndarray:
-        """uint8 ``(N, H, W, 3)`` -> float32 in ``layout`` (NCHW for PyTorch and ONNX, NHWC for TF)."""
-        return pixels.normalize(batch, self.scale, self.mean, self.std, layout)
-
-    def __call__(self, img: Image.Image) -> np.ndarray:
-        """One image -> float32 ``(3, size, size)``, what the PyTorch model takes."""
-        return self.normalize(self.geometry(img)[None])[0]
-
-
-def presets(size: int = 300) -> dict[str, EvalPreset]:
+def presets(size: int = 300) -> dict[str, SquarePreset]:
     """The evaluation presets by name, at ``size``."""
     return {
-        "imagenet": EvalPreset(size, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255),
-        "inception": EvalPreset(size, mean=(1.0, 1.0, 1.0), scale=2 / 255),
+        "imagenet": SquarePreset(size, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255),
+        "inception": SquarePreset(size, mean=(1.0, 1.0, 1.0), scale=2 / 255),
     }
 
 
-def eval_preset(model: str, size: int | None = None, preset: str | None = None) -> EvalPreset:
+def eval_preset(model: str, size: int | None = None, preset: str | None = None) -> SquarePreset:
     """The preset of ``model`` (``ssd-resnet34`` or ``ssd-mobilenet``) at ``size`` (default: its inference size);
     ``preset`` names another normalisation."""
     if model not in MODEL_PRESET:

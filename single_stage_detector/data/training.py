@@ -34,9 +34,9 @@ import torch
 from PIL import Image
 
 from loadgen.data import annotated_image_ids, annotation_file, image_folder, load_annotations, read_rgb
+from loadgen.data.pixels import SquarePreset
 from loadgen.training.distributed import sample_rng
 from single_stage_detector import boxes as box_ops
-from single_stage_detector.data.presets import EvalPreset
 
 IMAGE_SIZE = 300
 # The crop modes: None keeps the whole image; a number is the lowest IoU every kept object must have with the crop
@@ -223,7 +223,7 @@ class TrainSet(torch.utils.data.Dataset):
 class EvalSet(torch.utils.data.Dataset):
     """Evaluation samples: ``(image uint8 (S, S, 3), COCO image id, (height, width))``, the preset's geometry."""
 
-    def __init__(self, images: CocoImages, preset: EvalPreset) -> None:
+    def __init__(self, images: CocoImages, preset: SquarePreset) -> None:
         self.images, self.preset = images, preset
 
     def __len__(self) -> int:
@@ -238,7 +238,7 @@ class EvalSet(torch.utils.data.Dataset):
 class TrainCollate:
     """-> images (N, 3, S, S) float32 in the preset's normalisation, box targets (N, B, 4), labels (N, B)."""
 
-    preset: EvalPreset
+    preset: SquarePreset
 
     def __call__(self, batch: Sequence[tuple[np.ndarray, torch.Tensor, torch.Tensor]]):
         images, locs, labels = zip(*batch, strict=True)
@@ -249,7 +249,7 @@ class TrainCollate:
 class EvalCollate:
     """-> images (N, 3, S, S) float32 in the preset's normalisation, image ids [N], sizes [(height, width)] * N."""
 
-    preset: EvalPreset
+    preset: SquarePreset
 
     def __call__(self, batch: Sequence[tuple[np.ndarray, int, tuple[int, int]]]):
         images, ids, sizes = zip(*batch, strict=True)

@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from loadgen.backends.parity import DETECTION_MAP_TOLERANCE, DETECTION_MATCHED
+from loadgen.data import coco_accuracy
 from single_stage_detector import export
 
 from .conftest import PARITY_IMAGES, lively
@@ -27,8 +29,8 @@ def test_exports_match_pytorch(model, exported):
     for fmt, name in (("pytorch", f"{model}.pt2"), ("onnxruntime", f"{model}.onnx"), ("tf", f"{model}_savedmodel"),
                       ("tflite", f"{model}.tflite")):
         assert meta["files"][fmt] == name and (folder / name).exists()
-        assert meta["parity"][fmt]["matched"] >= export.MATCHED
-        assert abs(meta["parity"][fmt]["mAP"] - meta["pytorch_mAP"]) <= export.MAP_TOLERANCE
+        assert meta["parity"][fmt]["matched"] >= DETECTION_MATCHED
+        assert abs(meta["parity"][fmt]["mAP"] - meta["pytorch_mAP"]) <= DETECTION_MAP_TOLERANCE
 
 
 def rows(*dets) -> np.ndarray:
@@ -37,17 +39,17 @@ def rows(*dets) -> np.ndarray:
 
 def test_matched_share_counts_missing_moved_and_relabelled_detections():
     a = rows([0, 0.1, 0.1, 0.5, 0.5, 0.9, 1], [0, 0.5, 0.5, 0.9, 0.9, 0.6, 62])
-    assert export.matched_share([a], [a.copy()]) == 1.0
-    assert export.matched_share([rows()], [rows()]) == 1.0
-    assert export.matched_share([a], [a[:7]]) == 0.5  # one of two missing
+    assert coco_accuracy.matched_share([a], [a.copy()]) == 1.0
+    assert coco_accuracy.matched_share([rows()], [rows()]) == 1.0
+    assert coco_accuracy.matched_share([a], [a[:7]]) == 0.5  # one of two missing
     moved = a.copy().reshape(-1, 7)
     moved[1, 1:5] += 0.2  # IoU far under 0.9
-    assert export.matched_share([a], [moved.reshape(-1)]) == 0.5
+    assert coco_accuracy.matched_share([a], [moved.reshape(-1)]) == 0.5
     relabelled = a.copy().reshape(-1, 7)
     relabelled[0, 6] = 44
-    assert export.matched_share([a], [relabelled.reshape(-1)]) == 0.5
+    assert coco_accuracy.matched_share([a], [relabelled.reshape(-1)]) == 0.5
     extra = np.concatenate([a, rows([0, 0.0, 0.0, 0.2, 0.2, 0.3, 1])])
-    assert export.matched_share([a], [extra]) == pytest.approx(2 / 3)  # an extra detection counts too
+    assert coco_accuracy.matched_share([a], [extra]) == pytest.approx(2 / 3)  # an extra detection counts too
 
 
 def test_errors_are_one_line(tmp_path, capsys):
@@ -77,4 +79,4 @@ def test_resnet34_at_1200(tmp_path, mini_root):
     save_state(model.state_dict(), {"model": "ssd-resnet34", "data_dir": str(mini_root)}, tmp_path)
     assert run(["--checkpoint", str(tmp_path), "--parity-images", "2"]) == 0
     meta = json.loads((tmp_path / "export" / "export.json").read_text())
-    assert meta["image_size"] == 1200 and meta["parity"]["onnxruntime"]["matched"] >= export.MATCHED
+    assert meta["image_size"] == 1200 and meta["parity"]["onnxruntime"]["matched"] >= DETECTION_MATCHED

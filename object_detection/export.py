@@ -1,0 +1,123 @@
+"""RetinaNet checkpoint -> ``.pt2`` (torch.export) and ONNX, each checked against PyTorch.
+
+The checkpoint is the training driver's folder (model.safetensors + model.json with ``model: retinanet`` and its
+``image_size``). Both graphs are :class:`models.RetinaNetHeads`: a normalised square input of any batch -> the raw
+head outputs ``cls_logits (N, A, 264)`` and ``bbox_regression (N, A, 4)``; ``boxes.postprocess`` does the rest
+for every backend. The export folder holds ``retinanet.pt2``, ``retinanet.onnx`` and one ``export.json`` of what
+inference must match (model, size) and what the parity check measured.
+
+Parity: each format runs on the subset's (by default the mini set's) validation images through the harness's own
+backend, and its detections go through the same ``boxes.postprocess`` as PyTorch's. It passes when its mAP is
+within 0.5 points of PyTorch's and >= 99 % of detections are matched (same image and class, IoU >= 0.9, score
+within 0.02).
+
+    python -m object_detection.export --checkpoint results/object_detection/train/retinanet
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loadgen import exported
+from loadgen.backends.parity import backend_outputs, detection_parity, eager_outputs
+from loadgen.cli import ArgumentParser, die, existing_dir, positive
+from loadgen.data import DataError, load_annotations, read_rgb
+from loadgen.data.coco_accuracy import qsl_images
+from loadgen.training.checkpoint import CheckpointError, load_model
+from object_detection import infer, mini, models
+from object_detection.data import openimages
+
+PROG = "python -m object_detection.export"
+FORMATS = ("pytorch", "onnxruntime")
+OUTPUTS = ("cls_logits", "bbox_regression")
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=existing_dir, required=True,
+                        help="folder with model.safetensors and model.json (default: required)")
+    parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
+    parser.add_argument("--formats", default=",".join(FORMATS),
+                        help=f"comma list from {','.join(FORMATS)} (default: {','.join(FORMATS)})")
+    parser.add_argument("--data-dir", type=existing_dir, default=None,
+                        help="subset root whose validation images the parity check runs on (default: the "
+                             "checkpoint's data_dir, else the mini set)")
+    parser.add_argument("--parity-images", type=positive(int, allow_zero=True), default=0,
+                        help="validation images in the parity check, 0 for all (default: 0)")
+    parser.add_argument("--threads", type=positive(int), default=2,
+                        help="CPU threads of each backend in the parity check (default: 2)")
+    return parser
+
+
+def load_checkpoint(folder: str | Path) -> tuple[models.RetinaNetHeads, dict]:
+    """The raw-output network a training checkpoint holds, in eval mode. CheckpointError for one that does not
+    fit."""
+    def make(meta: dict) -> models.RetinaNet:
+        if meta.get("model") != infer.MODEL:
+            raise CheckpointError(f"{folder}/model.json: 'model' must be {infer.MODEL}, got {meta.get('model')!r}")
+        size = meta.get("image_size")
+        if not isinstance(size, int) or size < 32:
+            raise CheckpointError(f"{folder}/model.json: 'image_size' must be an integer >= 32, got {size!r}")
+        return models.build_retinanet(size, pretrained_backbone=bool(meta.get("pretrained_backbone")))
+
+    model, meta = load_model(folder, make)
+    return models.RetinaNetHeads(model).eval(), meta
+
+
+def write(fmt: str, net: models.RetinaNetHeads, target: Path) -> None:
+    size = net.image_size
+    if fmt == "pytorch":
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        program = torch.export.export(net, (torch.zeros(2, 3, size, size),), dynamic_shapes=({0: batch},))
+        torch.export.save(program, target)
+    else:
+        torch.onnx.export(net, (torch.zeros(1, 3, size, size),), target, dynamo=False, input_names=["image"],
+                          output_names=list(OUTPUTS), opset_version=17,
+                          dynamic_axes={name: {0: "batch"} for name in ("image", *OUTPUTS)})
+
+
+def main(args) -> int:
+    ckpt = Path(args.checkpoint)
+    wanted = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - set(FORMATS))
+    if unknown or not wanted:
+        die(PROG, f"unknown format(s) {', '.join(unknown) or '(none given)'} (choose from {', '.join(FORMATS)})")
+    try:
+        net, meta = load_checkpoint(ckpt)
+    except (CheckpointError, FileNotFoundError) as exc:
+        die(PROG, str(exc), 1)
+    size = net.image_size
+    out = Path(args.output or ckpt / "export")
+    out.mkdir(parents=True, exist_ok=True)
+    targets = {f: out / f"{infer.MODEL}{exported.SUFFIXES[f]}" for f in wanted}
+    for fmt in wanted:
+        write(fmt, net, targets[fmt])
+
+    root = Path(args.data_dir or meta.get("data_dir") or mini.ensure_openimages())
+    try:
+        coco = load_annotations(openimages.annotation_file(root))
+        images = qsl_images(coco)[: args.parity_images or None]
+        preset = infer.preset(size)
+        batch = preset.normalize(np.stack([preset.geometry(read_rgb(openimages.image_folder(root) / img["file_name"]))
+                                           for img in images]))
+    except DataError as exc:
+        die(PROG, str(exc), 1)
+    indices = range(len(images))
+    reference = infer.responses(*eager_outputs(net, batch), size, indices)
+
+    def responses_of(fmt: str) -> list[np.ndarray]:
+        logits, offsets = backend_outputs(fmt, targets[fmt], batch, threads=args.threads)
+        return infer.responses(logits, offsets, size, indices)
+
+    record = {"checkpoint": str(ckpt), "model": infer.MODEL, "image_size": size, "preset": "imagenet"}
+    return detection_parity(PROG, out, record, coco, reference, targets, responses_of)
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
