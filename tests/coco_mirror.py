@@ -1,5 +1,6 @@
 """COCO 2017 archives served from 127.0.0.1 for the detection benchmarks' download and verify tests: tiny
-COCO-shaped archives, a weights file named by its sha256 prefix, and a file server that honours Range requests."""
+COCO-shaped archives, a weights file named by its sha256 prefix, and a file server that honours Range requests
+(:func:`mirroring`, which the OpenImages tests serve their own folder with)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,17 @@ class Mirror:
 
 
 @contextlib.contextmanager
+def mirroring(folder: Path):
+    """A :class:`Mirror` of ``folder`` for the length of the ``with`` block."""
+    server = Mirror(folder)
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+@contextlib.contextmanager
 def serving(files_manifest: Path, tmp_path: Path):
     """A :class:`Mirror` of the three COCO archives (tiny), a weights file named by its sha256 prefix, and a copy of
     ``files_manifest`` with their md5s that keeps the official URLs, so only --base-url can reach them."""
@@ -112,10 +124,6 @@ def serving(files_manifest: Path, tmp_path: Path):
     weights = f"{spec['weights']['file'].split('-')[0]}-{hashlib.sha256(WEIGHTS).hexdigest()[:8]}.pth"
     (folder / weights).write_bytes(WEIGHTS)
     (tmp_path / "coco_files.json").write_text(json.dumps(spec))
-    server = Mirror(folder)
-    server.manifest, server.weights_url = tmp_path / "coco_files.json", f"{server.url}/{weights}"
-    try:
+    with mirroring(folder) as server:
+        server.manifest, server.weights_url = tmp_path / "coco_files.json", f"{server.url}/{weights}"
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()

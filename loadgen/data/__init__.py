@@ -1,7 +1,7 @@
 """Data helpers shared by every benchmark, one module per job:
 
 - ``errors``     DataError and its kinds; every message names the file it concerns.
-- ``download``   downloads that resume (HTTP Range), retry and verify checksums; mirrors.
+- ``download``   downloads that resume (HTTP Range), retry and verify checksums; mirrors; URL joining.
 - ``archives``   safe extraction of tar and zip archives.
 - ``manifest``   dataset manifests and verification, naming every bad, missing or unlisted file.
 - ``atomic``     whole-or-nothing files and folders, partial folders of dead runs reclaimed, finished builds.
@@ -47,7 +47,7 @@ from loadgen.data.coco import (
     mask_to_rle,
     read_rgb,
 )
-from loadgen.data.download import download, download_url, file_digest, mirrored, url_problem
+from loadgen.data.download import download, download_url, file_digest, join_url, mirrored, url_problem
 from loadgen.data.errors import ChecksumError, DataError, UnsafeArchiveError, one_line
 from loadgen.data.manifest import Manifest, report, unlisted, verify
 from loadgen.data.processes import end_with_parent, prefetch, process_pool
@@ -58,6 +58,6 @@ __all__ = [
     "mask_box", "mask_to_polygons", "mask_to_rle", "read_rgb",
     "ChecksumError", "DataError", "Manifest", "PreprocessCache", "UnsafeArchiveError", "atomic_folder",
     "build_command", "check_archive", "download", "download_url", "end_with_parent", "ensure_built", "extract",
-    "file_digest", "finished", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",
+    "file_digest", "finished", "join_url", "mirrored", "one_line", "partial_folder", "prefetch", "process_pool",
     "reclaim_partials", "report", "unlisted", "url_problem", "verify", "write_atomic",
 ]

@@ -50,11 +50,18 @@ class CocoFilesCommand:
         return Path(self.files.weights_url).name
 
     def get_args_parser(self, add_help: bool = True):
-        from loadgen.cli import ArgumentParser, csv_list, existing_dir, existing_file, positive
-        from loadgen.data import download_url
+        from loadgen.cli import ArgumentParser
 
         parser = ArgumentParser(prog=self.prog, add_help=add_help, description=self.description)
-        sub = parser.add_subparsers(dest="command", required=True)
+        self.add_commands(parser.add_subparsers(dest="command", required=True))
+        return parser
+
+    def add_commands(self, sub) -> None:
+        """Add ``download`` and ``verify`` to ``sub`` (an ``add_subparsers`` of a parser whose ``dest`` is
+        ``command``), for a benchmark whose data command has more subcommands than these two."""
+        from loadgen.cli import csv_list, existing_dir, existing_file, positive
+        from loadgen.data import download_url
+
         d = sub.add_parser("download", help="fetch the COCO 2017 archives (md5 checked) and extract them; fetch the "
                                             f"pretrained {self.backbone} (sha256 prefix checked) (default: -)")
         d.add_argument("--data-dir", required=True,
@@ -95,7 +102,6 @@ class CocoFilesCommand:
                             f"(default: <data-dir>/{WEIGHTS_SUBDIR})")
         v.add_argument("--manifest", type=existing_file, default=str(self.manifest),
                        help=f"archive names and md5 sums (default: {self.manifest.name} beside this package)")
-        return parser
 
     def download(self, args) -> int:
         files = FilesManifest.load(args.manifest)

@@ -279,8 +279,11 @@ def read_listing(path: Path) -> tuple[dict[str, tuple[int | None, int | None]], 
 
 
 def check_split(data_dir: str | os.PathLike, split: str, expected: int | None,
-                listed: dict[str, tuple[int | None, int | None]]) -> tuple[list[str], list[tuple]]:
-    """Problems of ``data_dir/split`` against its count and ``listed`` images, and the images to decode."""
+                listed: dict[str, tuple[int | None, int | None]],
+                listing: str | None = None) -> tuple[list[str], list[tuple]]:
+    """Problems of ``data_dir/split`` (an image folder, ``val2017`` or ``validation/data``) against its count and
+    the ``listed`` images of the annotation file named ``listing`` (default: ``instances_<split>.json``), and the
+    images to decode."""
     folder = Path(data_dir) / split
     if not folder.is_dir():
         return [f"{folder}: missing"], []
@@ -288,7 +291,7 @@ def check_split(data_dir: str | os.PathLike, split: str, expected: int | None,
     problems = []
     if expected is not None and len(present) != expected:
         problems.append(f"{folder}: {len(present)} .jpg files, expected {expected}")
-    ann = instances_file(data_dir, split).name
+    ann = listing or instances_file(data_dir, split).name
     problems += [f"{folder / name}: listed in {ann}, missing" for name in sorted(set(listed) - set(present))]
     if listed:  # without a readable listing its problem is already reported; every file is still decoded
         problems += [f"{folder / name}: not listed in {ann}" for name in present if name not in listed]

@@ -69,12 +69,17 @@ def download_url(text: str) -> str:
     return text
 
 
+def join_url(base: str, path: str) -> str:
+    """``path`` (relative, ``/``-separated) under the folder URL ``base``, given with or without its trailing slash:
+    ``join_url("https://host/bucket", "validation/x.jpg")`` is ``https://host/bucket/validation/x.jpg``."""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
 def mirrored(url: str, mirror: str | None) -> str:
     """``url`` fetched from ``mirror`` instead: the mirror's base URL plus the file name."""
     if not mirror:
         return url
-    name = PurePosixPath(urllib.parse.urlparse(url).path).name
-    return mirror.rstrip("/") + "/" + name
+    return join_url(mirror, PurePosixPath(urllib.parse.urlparse(url).path).name)
 
 
 def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md5: str | None = None,

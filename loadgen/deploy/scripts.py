@@ -3,6 +3,10 @@ there) as one-liners:
 
     ./download_dataset.sh DATA_DIR [flags]   -> python -m <bench>.data download --data-dir DATA_DIR [flags]
     ./verify_dataset.sh [DATA_DIR]           -> python -m <bench>.data verify --data-dir DATA_DIR (default: mini set)
+    ./download_dataset.sh NAME DATA_DIR ...  -> python -m <bench>.data <its download command> --data-dir DATA_DIR ...
+    ./verify_dataset.sh NAME DATA_DIR ...    -> python -m <bench>.data <its verify command> --data-dir DATA_DIR ...
+                                                (a second dataset of the folder, named in launch.json's "datasets";
+                                                a DATA_DIR spelled as such a name is written ./NAME)
     ./run_local.sh backend model ... device [flags]
                                              -> python -m <bench>.infer <the folder's flags for them> [flags]
     ./run_and_time.sh train [flags]          -> python -m <bench>.train [flags], which prints RESULT,...
@@ -12,8 +16,9 @@ there) as one-liners:
 ``run_and_time.sh`` also takes the two forms users know without a verb: the MLPerf training form (no arguments,
 or flags first) and the inference reference's (``./run_and_time.sh tf resnet50 gpu``: a backend first).
 
-What differs between folders is declared in each folder's ``launch.json`` (the positional form of run_local.sh,
-its flags, environment variables and default paths), so this module knows no benchmark. The scripts ``cd`` to the
+What differs between folders is declared in each folder's ``launch.json`` (the data scripts' usage line and other
+datasets, the positional form of run_local.sh, its flags, environment variables and default paths), so this module
+knows no benchmark. The scripts ``cd`` to the
 repository root first, and ``PYTHON`` (default: .venv/bin/python) runs the benchmark. Standard library only: any
 ``python3`` runs it.
 
@@ -53,16 +58,36 @@ def _exec(argv: list[str]) -> None:
     os.execvp(argv[0], argv)
 
 
+def dataset(s: dict, args: list[str]) -> tuple[str | None, dict, list[str]]:
+    """The dataset a data script's first argument names (launch.json's ``"datasets": {NAME: {"download": command,
+    "verify": command, "usage": "NAME DATA_DIR [flags]", "mini": optional default DATA_DIR}}``), its entry and the
+    arguments after it; ``(None, {}, args)`` for the folder's main dataset."""
+    datasets = s.get("datasets", {})
+    if args and args[0] in datasets:
+        return args[0], datasets[args[0]], args[1:]
+    return None, {}, args
+
+
 def download_command(benchmark: str, args: list[str]) -> list[str]:
+    s = spec(benchmark)
+    name, entry, args = dataset(s, args)
     if not args or args[0].startswith("-"):
-        raise Usage(f"usage: download_dataset.sh {spec(benchmark)['download_usage']}")
-    return [python(), "-m", f"{benchmark}.data", "download", "--data-dir", args[0], *args[1:]]
+        others = [d["usage"] for d in s.get("datasets", {}).values()]
+        forms = [entry["usage"]] if name else [s["download_usage"], *others]
+        raise Usage("usage: " + " | ".join(f"download_dataset.sh {form}" for form in forms))
+    return [python(), "-m", f"{benchmark}.data", entry.get("download", "download"), "--data-dir", args[0], *args[1:]]
 
 
 def verify_command(benchmark: str, args: list[str]) -> list[str]:
-    data_dir = args[0] if args and not args[0].startswith("-") else spec(benchmark)["mini"]
-    rest = args[1:] if args and not args[0].startswith("-") else args
-    return [python(), "-m", f"{benchmark}.data", "verify", "--data-dir", data_dir, *rest]
+    s = spec(benchmark)
+    name, entry, args = dataset(s, args)
+    command = entry.get("verify", "verify")
+    if args and not args[0].startswith("-"):
+        data_dir, args = args[0], args[1:]
+    elif (data_dir := entry.get("mini") if name else s["mini"]) is None:
+        raise Usage(f"usage: verify_dataset.sh {name} DATA_DIR [flags]   (python -m {benchmark}.data {command} "
+                    "--help lists the flags)")
+    return [python(), "-m", f"{benchmark}.data", command, "--data-dir", data_dir, *args]
 
 
 def local_command(benchmark: str, args: list[str]) -> list[str]:
