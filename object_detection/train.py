@@ -1,4 +1,5 @@
-"""Train Mask R-CNN R50-FPN on COCO 2017 until box and mask mAP both reach their targets, then stop.
+"""Train Mask R-CNN R50-FPN on COCO 2017 until box and mask mAP both reach their targets, then stop; or RetinaNet
+on the MLPerf OpenImages subset to its mAP (the ``retinanet`` configs).
 
 The reference config follows the MLPerf training closed rules for Mask R-CNN (ruleset 3.1.0, the last that knows
 it) and the reference's recipe (maskrcnn-benchmark ``e2e_mask_rcnn_R_50_FPN_1x``): an ImageNet-pretrained ResNet-50,
@@ -17,13 +18,23 @@ The mini config (open division) trains from scratch on the mini set (real pixels
 layout) at a small image size. Evaluation: the model's own post-processing (score > 0.05, NMS 0.5 per class, 100
 detections an image, masks pasted at 0.5), pycocotools' COCOeval bbox and segm mAP (IoU 0.50:0.95) over the
 evaluated images, each rank evaluating its share and rank 0 scoring them together.
+
+RetinaNet (``--config retinanet``, MLPerf training's single-stage benchmark since v2.0, ruleset 5.1.0 names it
+``retinanet``) follows the training reference: an ImageNet-pretrained ResNeXt50-32x4d (frozen batch norm, stem and
+layer1 fixed), Adam at 0.0001 without weight decay, a linear warmup over the first epoch from 0.001 of the rate,
+800x800 inputs, horizontal flips, evaluation every epoch on the subset's validation images to mAP 0.340. It is
+evaluated the way inference runs it (``infer.preset``, the raw heads, ``boxes.postprocess``), so the two agree.
+``--config retinanet-mini`` trains it from scratch on its OpenImages-format mini set (open division).
+
+    python -m object_detection.train --config retinanet-mini
+    python -m object_detection.train --config retinanet --data-dir /data/open-images-v6-mlperf \
+        --backbone-weights /data/pretrained/resnext50_32x4d-7cdf4587.pth --device gpu
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import sys
 from pathlib import Path
 
@@ -33,13 +44,13 @@ from mlperf_logging.mllog import constants
 from torch import nn
 
 from loadgen.data import DataError
-from loadgen.data.coco_accuracy import coco_map
+from loadgen.data.coco_accuracy import coco_map, qsl_images
 from loadgen.data.coco_files import load_weights as load_backbone_weights
 from loadgen.training import coco, distributed, driver
 from loadgen.training.workload import Every, Shard, Workload
 from object_detection import mini
-from object_detection.data.training import CocoInstances, collate
-from object_detection.models import RPN_POST_NMS_TRAIN, build_maskrcnn, load_backbone
+from object_detection.data.training import CocoInstances, collate, openimages_layout
+from object_detection.models import RPN_POST_NMS_TRAIN, RetinaNetHeads, build_maskrcnn, build_retinanet, load_backbone
 
 REFERENCE_BATCH = 16  # the batch the reference's learning rate and decay steps are given for
 BACKBONE_WEIGHTS = "resnet50-0676ba61.pth"  # torchvision's ImageNet ResNet-50 (its detection models' backbone)
@@ -108,7 +119,9 @@ class ObjectDetection(Workload):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        coco.add_arguments(parser, mini.DEFAULT_OUT, BACKBONE_WEIGHTS)
+        coco.add_arguments(parser, f"{mini.DEFAULT_OUT} (retinanet configs: {mini.OPENIMAGES_OUT})",
+                           f"{BACKBONE_WEIGHTS} (retinanet: {RETINANET_BACKBONE_WEIGHTS})",
+                           "COCO 2017 root, or the MLPerf OpenImages subset's for the retinanet configs")
 
     @classmethod
     def configure(cls, args: argparse.Namespace, cfg: Config) -> Config:
@@ -207,8 +220,154 @@ class ObjectDetection(Workload):
         return f"maskrcnn on {self.root.name}"
 
 
-get_args_parser = functools.partial(driver.get_args_parser, ObjectDetection)  # (add_help=True)
-main = functools.partial(driver.main, ObjectDetection)  # (args) -> exit code
+# -- RetinaNet ----------------------------------------------------------------------------------------------------
+
+RETINANET_BACKBONE_WEIGHTS = "resnext50_32x4d-7cdf4587.pth"  # torchvision's ImageNet ResNeXt50-32x4d
+
+
+@dataclasses.dataclass(frozen=True)
+class RetinaNetConfig:
+    division: str
+    batch_size: int  # global
+    epochs: int
+    image_size: int
+    target: float
+    lr: float = 1e-4  # Adam; the reference's rate at its batch of 256, not scaled
+    warmup_epochs: float = 1.0
+    warmup_factor: float = 1e-3
+    pretrained: bool = False
+
+
+RETINANET_CONFIGS = {
+    # The MLPerf OpenImages subset, closed (ruleset 5.1.0: Adam, no weight decay, target mAP 0.340). Recipe: the
+    # training reference's config_DGXA100_001x08x032.sh (32 images on each of 8 GPUs, --lr 0.0001, 8 epochs) and
+    # its train.py defaults (one warmup epoch from 0.001 of the rate).
+    "retinanet": RetinaNetConfig(division="closed", batch_size=256, epochs=8, image_size=800, target=0.340,
+                                 pretrained=True),
+    # The OpenImages-format mini set, open division, from scratch at 256x256 (batch norm training in the trunk).
+    "retinanet-mini": RetinaNetConfig(division="open", batch_size=4, epochs=8, image_size=256, target=0.02,
+                                      warmup_epochs=0.5),
+}
+
+
+def retinanet_learning_rate(step: int, cfg: RetinaNetConfig, steps_per_epoch: int) -> float:
+    """The reference's schedule: during the warmup a factor rising linearly from ``warmup_factor`` at step 0 to 1,
+    then the base rate."""
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    if step >= warmup:
+        return cfg.lr
+    alpha = step / warmup
+    return cfg.lr * (cfg.warmup_factor * (1 - alpha) + alpha)
+
+
+class RetinaNetTraining(Workload):
+    """RetinaNet ResNeXt50-32x4d FPN on an MLPerf OpenImages subset folder, to a box mAP target."""
+
+    configs = RETINANET_CONFIGS
+    default_config = "retinanet-mini"
+    mllog_benchmark = "retinanet"
+    ruleset = "5.1.0"
+    hyperparameter_keys = (constants.OPT_NAME, constants.OPT_BASE_LR, constants.OPT_WEIGHT_DECAY,
+                           constants.OPT_LR_WARMUP_EPOCHS, constants.OPT_LR_WARMUP_FACTOR)
+    data_errors = (DataError,)
+    add_arguments = ObjectDetection.add_arguments
+
+    @classmethod
+    def configure(cls, args: argparse.Namespace, cfg: RetinaNetConfig) -> RetinaNetConfig:
+        args.backbone_weights = coco.backbone_weights(args, cfg.pretrained, RETINANET_BACKBONE_WEIGHTS,
+                                                      "ResNeXt50-32x4d")
+        return cfg
+
+    @classmethod
+    def default_targets(cls, cfg: RetinaNetConfig) -> dict[str, float]:
+        return {"mAP": cfg.target}
+
+    def every(self) -> Every:
+        return Every(epochs=1)
+
+    def setup(self, seed: int) -> None:
+        args, cfg, world = self.args, self.cfg, self.world
+        with distributed.main_first(world):
+            self.root = Path(args.data_dir) if args.data_dir else mini.ensure_openimages()
+        pretrained = args.backbone_weights is not None
+        self.model = build_retinanet(cfg.image_size, pretrained_backbone=pretrained)
+        if pretrained:
+            load_backbone(self.model, load_backbone_weights(args.backbone_weights))
+        self.model.to(self.device)
+        self.train_set = CocoInstances(self.root, "train", train=True, layout=openimages_layout, masks=False)
+        self.val_coco = CocoInstances(self.root, "validation", train=False, layout=openimages_layout,
+                                      masks=False).coco
+        self.val_images = qsl_images(self.val_coco)[: args.eval_images or None]
+        self.sampler = distributed.SeededShards(self.train_set, world, seed)
+        self.loader = torch.utils.data.DataLoader(
+            self.train_set, world.local_batch(cfg.batch_size), sampler=self.sampler, drop_last=True,
+            num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0,
+            pin_memory=self.device.type == "cuda")
+        if len(self.loader) == 0:
+            raise DataError(f"{self.root}: {len(self.train_set)} train images with objects, fewer than one batch "
+                            f"of {cfg.batch_size}")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.train_samples, self.eval_samples, self.steps_per_epoch = (len(self.train_set), len(self.val_images),
+                                                                       len(self.loader))
+
+    def hyperparameters(self) -> dict:
+        cfg = self.cfg
+        return {constants.OPT_NAME: constants.ADAM, constants.OPT_BASE_LR: cfg.lr, constants.OPT_WEIGHT_DECAY: 0.0,
+                constants.OPT_LR_WARMUP_EPOCHS: cfg.warmup_epochs, constants.OPT_LR_WARMUP_FACTOR: cfg.warmup_factor}
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        return self.loader
+
+    def learning_rate(self, step: int) -> float:
+        return retinanet_learning_rate(step, self.cfg, self.steps_per_epoch)
+
+    loss = ObjectDetection.loss
+
+    def evaluate(self, model: nn.Module, shard: Shard, batch: int = 8) -> tuple[list[int], list[dict]]:
+        """This rank's image ids and COCO results, through inference's own preset, raw heads and
+        post-processing."""
+        from loadgen.data import read_rgb
+        from loadgen.data.coco_accuracy import to_coco
+        from object_detection import infer
+        from object_detection.data import openimages
+
+        heads, size = RetinaNetHeads(model), self.cfg.image_size
+        preset, folder = infer.preset(size), openimages.image_folder(self.root)
+        positions = list(shard.take(self.val_images))
+        results = []
+        for start in range(0, len(positions), batch):
+            chunk = positions[start:start + batch]
+            pixels = np.stack([preset.geometry(read_rgb(folder / self.val_images[i]["file_name"])) for i in chunk])
+            logits, offsets = heads(torch.from_numpy(preset.normalize(pixels)).to(self.device))
+            rows = infer.responses(logits.float().cpu().numpy(), offsets.float().cpu().numpy(), size, chunk)
+            results += to_coco(zip(chunk, (r.reshape(-1, 7) for r in rows), strict=True), self.val_images)
+        return [self.val_images[i]["id"] for i in positions], results
+
+    def merge(self, parts: list[tuple[list[int], list[dict]]]) -> dict[str, float]:
+        ids = sorted({i for part_ids, _ in parts for i in part_ids})
+        return {"mAP": coco_map(self.val_coco, [r for _, part in parts for r in part], ids)["mAP"]}
+
+    def checkpoint_meta(self) -> dict:
+        return {"model": "retinanet", "image_size": self.cfg.image_size,
+                "pretrained_backbone": self.args.backbone_weights is not None, "data_dir": str(self.root)}
+
+    def describe(self) -> str:
+        return f"retinanet on {self.root.name}"
+
+
+def workload(config: str) -> type[Workload]:
+    """The workload a --config trains."""
+    return RetinaNetTraining if config in RETINANET_CONFIGS else ObjectDetection
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    return driver.get_args_parser(ObjectDetection, add_help, configs=[*CONFIGS, *RETINANET_CONFIGS])
+
+
+def main(args: argparse.Namespace) -> int:
+    return driver.main(workload(args.config), args)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from loadgen.data.coco_cli import WEIGHTS_SUBDIR
 from loadgen.training.driver import UsageError
 
 
-def add_arguments(parser: argparse.ArgumentParser, mini_out: Path, weights_file: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, mini_out: Path | str, weights_file: str,
+                  dataset: str = "COCO 2017 root") -> None:
+    """The flags; ``mini_out``, ``weights_file`` and ``dataset`` (what --data-dir is) word their help."""
     parser.add_argument("--data-dir", type=cli.existing_dir, default=None,
-                        help=f"COCO 2017 root (default: the mini set, built at {mini_out} if missing)")
+                        help=f"{dataset} (default: the mini set, built at {mini_out} if missing)")
     parser.add_argument("--backbone-weights", default=None, metavar="PATH",
-                        help=f"torchvision's ImageNet {weights_file}, which the reference config starts from "
-                             f"(default: DATA_DIR/{WEIGHTS_SUBDIR}/{weights_file} for the reference config; none "
+                        help=f"torchvision's ImageNet {weights_file}, which a reference config starts from "
+                             f"(default: DATA_DIR/{WEIGHTS_SUBDIR}/{weights_file} for a reference config; none "
                              "for the others)")
     parser.add_argument("--eval-images", type=cli.positive(int), default=None,
                         help="evaluate only the first N val images, for smoke tests (default: all)")

@@ -32,6 +32,7 @@ import math
 import os
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,13 @@ def target_value(text: str) -> tuple[str | None, float]:
     return (name if sep else None), cli.positive(float)(value)
 
 
-def get_args_parser(workload: type[Workload], add_help: bool = True) -> argparse.ArgumentParser:
+def get_args_parser(workload: type[Workload], add_help: bool = True,
+                    configs: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The training command's parser; ``configs`` lists the --config choices where a folder's train.py runs
+    several workloads (default: ``workload``'s), ``workload`` giving the benchmark's own flags."""
     parser = cli.ArgumentParser(prog=workload.prog, description=workload.description, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=list(workload.configs), default=workload.default_config,
+    parser.add_argument("--config", choices=list(configs or workload.configs), default=workload.default_config,
                         help=f"recipe (default: {workload.default_config})")
     workload.add_arguments(parser)
     parser.add_argument("--output", default=workload.default_output,

@@ -151,3 +151,72 @@ def test_every_flag_states_its_default(module):
     for action in parser._actions:
         if action.help and action.dest != "help" and action.help != argparse.SUPPRESS:
             assert action.help.endswith(")") and "(default: " in action.help, action.dest
+
+
+# -- RetinaNet (ruleset 5.1.0, benchmark "retinanet") --------------------------------------------------------------
+
+RETINANET_RULESET = "5.1.0"
+
+
+def test_short_retinanet_mini_run_log_passes_the_checker(tmp_path, openimages_root):
+    assert run_train(tmp_path, openimages_root, "--config", "retinanet-mini", "--max-steps", "2",
+                     "--eval-images", "2") == 0
+    log = tmp_path / "mlperf_train_log.txt"
+    events = {e["key"]: e["value"] for e in mllog_events(log)}
+    assert events["submission_benchmark"] == "retinanet" and events["submission_division"] == "open"
+    assert isinstance(events["eval_accuracy"], float) and events["eval_samples"] == 2
+    result = mllog_logs.checker(log, RETINANET_RULESET)
+    assert result.returncode == 0 and "SUCCESS" in result.stdout + result.stderr, result.stdout + result.stderr
+    # The checkpoint is what export reads: the raw-head graphs come out of it and pass their parity check.
+    from object_detection import export
+
+    assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(tmp_path), "--parity-images",
+                                                            "2", "--formats", "onnxruntime"])) == 0
+
+
+def test_retinanet_closed_config_logs_the_rules_keys(tmp_path, openimages_root, monkeypatch):
+    # The reference config for one step at a reduced size (the same keys as at 800), its backbone through
+    # --backbone-weights (random ResNeXt weights stand in for the ImageNet file).
+    import dataclasses
+
+    loaded = []
+
+    def fake_weights(path):
+        loaded.append(path)
+        return resnet.resnext50_32x4d(weights=None).state_dict()
+
+    monkeypatch.setattr(train, "load_backbone_weights", fake_weights)
+    monkeypatch.setitem(train.RETINANET_CONFIGS, "retinanet",
+                        dataclasses.replace(train.RETINANET_CONFIGS["retinanet"], image_size=128))
+    assert run_train(tmp_path, openimages_root, "--config", "retinanet", "--batch-size", "2", "--max-steps", "1",
+                     "--eval-images", "1", "--backbone-weights", "resnext50_32x4d-7cdf4587.pth") == 0
+    assert loaded == ["resnext50_32x4d-7cdf4587.pth"]
+    log = tmp_path / "mlperf_train_log.txt"
+    events = {e["key"]: e["value"] for e in mllog_events(log)}
+    assert events["submission_division"] == "closed" and events["submission_benchmark"] == "retinanet"
+    assert events["opt_name"] == "adam" and events["opt_base_learning_rate"] == pytest.approx(1e-4)
+    assert events["opt_weight_decay"] == 0 and events["opt_learning_rate_warmup_epochs"] == 1
+    assert events["opt_learning_rate_warmup_factor"] == pytest.approx(1e-3)
+    assert events["gradient_accumulation_steps"] == 1 and events["global_batch_size"] == 2
+
+    good = mllog_logs.checker(mllog_logs.closed_excerpt(log, tmp_path / "closed.txt", 0.341, 1), RETINANET_RULESET)
+    assert good.returncode == 0 and "SUCCESS" in good.stdout + good.stderr, good.stdout + good.stderr
+    # The checker reads those keys: another optimizer, weight decay, or a mAP short of 0.340 fails it.
+    for name, accuracy, change in (("sgd", 0.341, {"opt_name": "sgd"}), ("decay", 0.341, {"opt_weight_decay": 1e-4}),
+                                   ("short", 0.33, {})):
+        bad = mllog_logs.closed_excerpt(log, tmp_path / f"{name}.txt", accuracy, 1, **change)
+        assert mllog_logs.checker(bad, RETINANET_RULESET).returncode != 0, name
+
+
+def test_retinanet_schedule_warms_up_over_the_first_epoch():
+    cfg = train.RETINANET_CONFIGS["retinanet"]
+    assert train.retinanet_learning_rate(0, cfg, 100) == pytest.approx(1e-4 * 1e-3)
+    assert train.retinanet_learning_rate(50, cfg, 100) == pytest.approx(1e-4 * (1e-3 * 0.5 + 0.5))
+    assert train.retinanet_learning_rate(100, cfg, 100) == train.retinanet_learning_rate(10**6, cfg, 100) == 1e-4
+    assert train.workload("retinanet") is train.RetinaNetTraining and train.workload("mini") is train.ObjectDetection
+
+
+def test_retinanet_reference_without_backbone_weights_is_a_usage_error(tmp_path, capsys):
+    args = train.get_args_parser().parse_args(["--config", "retinanet", "--output", str(tmp_path)])
+    assert train.main(args) == 2
+    assert "ResNeXt50-32x4d" in capsys.readouterr().err
