@@ -31,6 +31,7 @@ BAD = {
     "od-train-negative-epochs": ("object_detection.train", ["--epochs", "-1"], "--epochs"),
     "od-train-missing-data": ("object_detection.train", ["--data-dir", MISSING], MISSING),
     "od-train-reference-without-weights": ("object_detection.train", ["--config", "reference"], "--backbone-weights"),
+    "od-train-retinanet-without-weights": ("object_detection.train", ["--config", "retinanet"], "--backbone-weights"),
     # inference
     "ic-infer-missing-dataset": ("image_classification.infer", ["--dataset-path", MISSING], MISSING),
     "ic-infer-missing-list": ("image_classification.infer", ["--dataset-list", MISSING], MISSING),
@@ -39,6 +40,13 @@ BAD = {
                                                                      "--samples-to-aggregate-max", "2"], "min <= max"),
     "dlrm-infer-aggregation-min-alone": ("recommendation.infer", ["--samples-to-aggregate-min", "5"], "go together"),
     "ssd-infer-missing-dataset": ("single_stage_detector.infer", ["--dataset-path", MISSING], MISSING),
+    "od-infer-missing-dataset": ("object_detection.infer", ["--dataset-path", MISSING], MISSING),
+    "od-infer-tf-backend": ("object_detection.infer", ["--backend", "tf"], "exported: pytorch, onnxruntime"),
+    "od-infer-other-model": ("object_detection.infer", ["--model-name", "resnet50"], "--model-name"),
+    "od-export-missing-checkpoint": ("object_detection.export", ["--checkpoint", MISSING], MISSING),
+    "od-export-unknown-format": ("object_detection.export", ["--checkpoint", ".", "--formats", "tflite"], "tflite"),
+    "od-accuracy-missing-dir": ("object_detection.accuracy", ["--mlperf-accuracy-file", MISSING,
+                                                              "--openimages-dir", "."], MISSING),
     # demos
     "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
     # data

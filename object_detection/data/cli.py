@@ -1,14 +1,17 @@
 """``python -m object_detection.data``: ``download`` (COCO 2017 archives and the pretrained ResNet-50) and
 ``verify`` (image counts, annotation files, every image decoded, checksums), the shared ``loadgen.data.coco_cli``
 command with this folder's coco_files.json; ``download-openimages`` and ``verify-openimages``, the MLPerf OpenImages
-subset RetinaNet is benchmarked on (object_detection.data.openimages_files, with openimages_files.json)."""
+subset RetinaNet is benchmarked on (object_detection.data.openimages_files, with openimages_files.json), the first
+also fetching the ImageNet ResNeXt50 RetinaNet's reference training starts from (sha256 prefix checked)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-from loadgen.data.coco_cli import CocoFilesCommand
+from loadgen.data.coco_cli import WEIGHTS_SUBDIR, CocoFilesCommand
+from loadgen.data.coco_files import fetch_weights
 from loadgen.data.errors import DataError, one_line
 from loadgen.data.manifest import report
 from object_detection.data import openimages_files
@@ -44,6 +47,13 @@ def get_args_parser(add_help: bool = True):
                         "the benchmark's set (default: all of them)")
     d.add_argument("--workers", type=positive(int), default=openimages_files.WORKERS,
                    help=f"images fetched at once (default: {openimages_files.WORKERS})")
+    d.add_argument("--weights-url", type=download_url, default=None,
+                   help="URL of the ImageNet ResNeXt50-32x4d weights RetinaNet's reference config starts from, a "
+                        f"name ending in -<sha256 prefix>.pth (default: torchvision's, {Path(files.weights_url).name})")
+    d.add_argument("--weights-dir", default=None,
+                   help=f"where the weights go (default: <data-dir>/{WEIGHTS_SUBDIR})")
+    d.add_argument("--skip-weights", action="store_true",
+                   help="do not fetch the weights (inference needs none) (default: False)")
     d.add_argument("--manifest", type=existing_file, default=str(OPENIMAGES_MANIFEST),
                    help=f"CSV URLs and the image bucket (default: {OPENIMAGES_MANIFEST.name} beside this package)")
     v = sub.add_parser("verify-openimages", help="check openimages-mlperf.json, the images it lists and their "
@@ -67,6 +77,9 @@ def main(args) -> int:
         files = openimages_files.OpenImagesFiles.load(args.manifest)
         count = openimages_files.download_subset(args.data_dir, files, args.base_url, args.images_url,
                                                  args.max_images, args.workers)
+        if not args.skip_weights:
+            print(fetch_weights(args.weights_url or files.weights_url,
+                                Path(args.weights_dir or Path(args.data_dir) / WEIGHTS_SUBDIR)))
     except (DataError, OSError) as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 1

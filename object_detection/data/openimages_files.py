@@ -60,12 +60,13 @@ WORKERS = 8  # images fetched at once
 
 @dataclass(frozen=True)
 class OpenImagesFiles:
-    """openimages_files.json: the URL of each CSV (:data:`CSV_KEYS`), the split, and the base URL holding
-    ``<split>/<ImageID>.jpg``."""
+    """openimages_files.json: the URL of each CSV (:data:`CSV_KEYS`), the split, the base URL holding
+    ``<split>/<ImageID>.jpg``, and the URL of the ImageNet ResNeXt50 weights."""
 
     csv: dict[str, str]
     split: str
     images_url: str
+    weights_url: str  # the ImageNet backbone RetinaNet's reference training starts from
 
     @classmethod
     def load(cls, path: str | Path) -> OpenImagesFiles:
@@ -73,10 +74,11 @@ class OpenImagesFiles:
         try:
             spec = json.loads(Path(path).read_text())
             return cls(csv={key: str(spec["csv"][key]) for key in CSV_KEYS}, split=str(spec["split"]),
-                       images_url=str(spec["images_url"]))
+                       images_url=str(spec["images_url"]), weights_url=str(spec["weights"]["url"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path}: not an OpenImages files manifest ({type(exc).__name__}: {one_line(exc)}); "
-                            f"it needs split, images_url and csv with {', '.join(CSV_KEYS)}") from exc
+                            f"it needs split, images_url, weights with a url and csv with "
+                            f"{', '.join(CSV_KEYS)}") from exc
 
 
 # -- reading the CSV files -----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ scikit-learn sample photo) in the public bucket's validation/<ImageID>.jpg layou
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import subprocess
@@ -16,7 +17,7 @@ from PIL import Image
 from object_detection.data import cli, openimages_files
 from object_detection.data.layout import OPENIMAGES_MANIFEST
 from object_detection.data.openimages import CLASSES, FLAGS, Box, subset_json
-from tests.coco_mirror import REPO, SCRIPT_ENV, mirroring
+from tests.coco_mirror import REPO, SCRIPT_ENV, WEIGHTS, mirroring
 
 DOWNLOAD = str(REPO / "object_detection" / "download_dataset.sh")
 VERIFY = str(REPO / "object_detection" / "verify_dataset.sh")
@@ -40,6 +41,8 @@ BOXES = [  # ImageID, class, XMin, XMax, YMin, YMax, then the five flags; not in
 ]  # E has no box at all
 SUBSET = [A, B, D]
 BOX_HEADER = ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax", *FLAGS]
+# The weights the mirror serves, named as torchvision names its files: <name>-<its sha256 prefix>.pth.
+WEIGHTS_FILE = f"resnext50_32x4d-{hashlib.sha256(WEIGHTS).hexdigest()[:8]}.pth"
 IMAGE_HEADER = ["ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "AuthorProfileURL", "Author",
                 "Title", "OriginalSize", "OriginalMD5", "Thumbnail300KURL", "Rotation"]
 
@@ -82,13 +85,15 @@ def mirror(tmp_path):
     served = photos()
     for image, payload in served.items():
         (folder / "bucket" / "validation" / f"{image}.jpg").write_bytes(payload)
+    (folder / WEIGHTS_FILE).write_bytes(WEIGHTS)
     with mirroring(folder) as server:
         server.base_url, server.images_url, server.served = f"{server.url}/csv", f"{server.url}/bucket/", served
+        server.weights_url = f"{server.url}/{WEIGHTS_FILE}"
         yield server
 
 
 def flags(server) -> list[str]:
-    return ["--base-url", server.base_url, "--images-url", server.images_url]
+    return ["--base-url", server.base_url, "--images-url", server.images_url, "--weights-url", server.weights_url]
 
 
 def run(*argv) -> int:
@@ -103,6 +108,7 @@ def test_the_manifest_names_the_reference_sources():
         "classes": "https://storage.googleapis.com/openimages/v5/class-descriptions-boxable.csv",
         "images": "https://storage.googleapis.com/openimages/2018_04/validation/validation-images-with-rotation.csv"}
     assert (files.split, files.images_url) == ("validation", "https://s3.amazonaws.com/open-images-dataset")
+    assert files.weights_url == "https://download.pytorch.org/models/resnext50_32x4d-7cdf4587.pth"
 
 
 def test_download_through_the_scripts_then_verify(mirror, tmp_path):
@@ -121,8 +127,9 @@ def test_download_through_the_scripts_then_verify(mirror, tmp_path):
     # images of other classes only, without boxes, or not in the list are never fetched
     assert sorted(mirror.paths()) == sorted(["/csv/validation-annotations-bbox.csv",
                                              "/csv/class-descriptions-boxable.csv",
-                                             "/csv/validation-images-with-rotation.csv",
+                                             "/csv/validation-images-with-rotation.csv", f"/{WEIGHTS_FILE}",
                                              *(f"/bucket/validation/{i}.jpg" for i in SUBSET)])
+    assert (data_dir / "pretrained" / WEIGHTS_FILE).read_bytes() == WEIGHTS  # the backbone, sha256 prefix checked
 
     subset = json.loads((data_dir / "annotations" / "openimages-mlperf.json").read_text())
     boxes = [Box(b[0], b[1], *b[2:6], flags=dict(zip(FLAGS, b[6:], strict=True))) for b in BOXES]
