@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import tarfile
 import threading
 import zipfile
 from pathlib import Path
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT_ENV = dict(os.environ, PYTHON=sys.executable)  # the folders' scripts run $PYTHON: this interpreter
 TRAIN = {"000000000009.jpg": (24, 16), "000000000025.jpg": (20, 30), "000000000030.jpg": (32, 32)}
 VAL = {"000000000139.jpg": (40, 24), "000000000285.jpg": (16, 16)}
+MINIVAL = ("instances_minival2014.json", "instances_valminusminival2014.json")
 WEIGHTS = b"pretend weights: only the sha256 prefix in the name is checked by download"
 
 
@@ -45,6 +47,15 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, payload in members.items():
             zf.writestr(name, payload)
+    return path
+
+
+def write_tgz(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
     return path
 
 
@@ -115,12 +126,16 @@ def serving(files_manifest: Path, tmp_path: Path):
                                          for p in (tree / "annotations").iterdir()},
         "train2017.zip": {f"train2017/{p.name}": p.read_bytes() for p in (tree / "train2017").iterdir()},
         "val2017.zip": {f"val2017/{p.name}": p.read_bytes() for p in (tree / "val2017").iterdir()},
+        # Detectron's COCO 2014 minival annotations (object_detection's optional part): two small instances files
+        "coco_annotations_minival.tgz": {f"annotations/{name}": json.dumps(instances(VAL)).encode()
+                                         for name in MINIVAL},
     }
     spec = json.loads(files_manifest.read_text())
     for item in spec["archives"].values():
-        archive = write_zip(folder / item["file"], members[item["file"]])
+        write = write_tgz if item["file"].endswith(".tgz") else write_zip
+        archive = write(folder / item["file"], members[item["file"]])
         item["md5"] = hashlib.md5(archive.read_bytes()).hexdigest()
-        item.pop("bytes")
+        item.pop("bytes", None)
     weights = f"{spec['weights']['file'].split('-')[0]}-{hashlib.sha256(WEIGHTS).hexdigest()[:8]}.pth"
     (folder / weights).write_bytes(WEIGHTS)
     (tmp_path / "coco_files.json").write_text(json.dumps(spec))

@@ -50,7 +50,7 @@ BAD = {
     # demos
     "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
     # data
-    "od-data-unknown-part": ("object_detection.data", ["download", "--data-dir", "d", "--only", "minival"], "--only"),
+    "od-data-unknown-part": ("object_detection.data", ["download", "--data-dir", "d", "--only", "test2017"], "--only"),
     "od-data-missing-data": ("object_detection.data", ["verify", "--data-dir", MISSING], MISSING),
     "od-openimages-zero-workers": ("object_detection.data", ["download-openimages", "--data-dir", "d", "--workers",
                                                              "0"], "--workers"),

@@ -46,6 +46,11 @@ class CocoFilesCommand:
         return (*self.files.archives, "weights")
 
     @property
+    def default_parts(self) -> tuple[str, ...]:
+        """What ``download`` fetches unless --only says: every part but the optional archives."""
+        return tuple(p for p in self.parts if p == "weights" or not self.files.archives[p].optional)
+
+    @property
     def weights_file(self) -> str:
         return Path(self.files.weights_url).name
 
@@ -66,9 +71,9 @@ class CocoFilesCommand:
                                             f"pretrained {self.backbone} (sha256 prefix checked) (default: -)")
         d.add_argument("--data-dir", required=True,
                        help="dataset root to fill: train2017/, val2017/, annotations/ (default: required)")
-        d.add_argument("--only", type=csv_list(str, self.parts), default=list(self.parts),
+        d.add_argument("--only", type=csv_list(str, self.parts), default=list(self.default_parts),
                        help=f"comma list of what to fetch, from {','.join(self.parts)} "
-                            f"(default: {','.join(self.parts)})")
+                            f"(default: {','.join(self.default_parts)})")
         d.add_argument("--base-url", type=download_url, default=os.environ.get("COCO_URL") or None,
                        help="mirror holding the archive files under their own names "
                             "(default: $COCO_URL, else images.cocodataset.org)")

@@ -36,7 +36,9 @@ IMAGES = {"train2017": 118_287, "val2017": 5_000}
 
 @dataclass(frozen=True)
 class Archive:
-    """One archive of the manifest: where it comes from, its md5, and the top folder it holds."""
+    """One archive of the manifest: where it comes from, its md5, and the top folder it holds. With ``files``,
+    those files of its top folder are added to that folder where another archive made it already (COCO's minival
+    annotations beside the instances files); ``optional`` ones are fetched only when named in --only."""
 
     key: str
     file: str
@@ -44,6 +46,8 @@ class Archive:
     md5: str
     extracts_to: str
     bytes: int | None = None
+    files: tuple[str, ...] = ()
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class FilesManifest:
         try:
             spec = json.loads(Path(path).read_text())
             archives = {key: Archive(key=key, file=item["file"], url=item["url"], md5=item["md5"],
-                                     extracts_to=item["extracts_to"], bytes=item.get("bytes"))
+                                     extracts_to=item["extracts_to"], bytes=item.get("bytes"),
+                                     files=tuple(item.get("files", ())), optional=bool(item.get("optional")))
                         for key, item in spec["archives"].items()}
             weights_url = spec["weights"]["url"]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -140,7 +145,9 @@ def fetch_archive(archive: Archive, data_dir: Path, archives_dir: Path, mirror: 
     by the next run).
     """
     target = data_dir / archive.extracts_to
-    if target.exists():
+    if archive.files and all((target / name).is_file() for name in archive.files):
+        return f"{target}: {', '.join(archive.files)} already there"
+    if target.exists() and not archive.files:
         return f"{target}: already there"
     dest = archives_dir / archive.file
     archives_dir.mkdir(parents=True, exist_ok=True)
@@ -154,12 +161,20 @@ def fetch_archive(archive: Archive, data_dir: Path, archives_dir: Path, mirror: 
         if not top.is_dir():
             found = ", ".join(sorted(p.name for p in unpacked.iterdir())[:5]) or "nothing"
             raise DataError(f"{dest}: holds no {archive.extracts_to}/ folder at its top (found: {found})")
-        os.replace(top, target)
+        if archive.files:
+            missing = [name for name in archive.files if not (top / name).is_file()]
+            if missing:
+                raise DataError(f"{dest}: holds no {archive.extracts_to}/{missing[0]}")
+            target.mkdir(parents=True, exist_ok=True)
+            for name in archive.files:  # each file whole under its name: renamed in from beside it
+                os.replace(top / name, target / name)
+        else:
+            os.replace(top, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if delete_archive:
         dest.unlink()
-    return f"{target}: extracted from {archive.file}"
+    return f"{target}: {', '.join(archive.files) or 'extracted'} from {archive.file}"
 
 
 def fetch_weights(url: str, weights_dir: Path) -> str:

@@ -11,7 +11,7 @@ import pytest
 from loadgen.data.coco_files import FilesManifest, sha256_prefix
 from object_detection import data
 from object_detection.data import cli
-from tests.coco_mirror import REPO, SCRIPT_ENV, VAL, WEIGHTS, serving
+from tests.coco_mirror import MINIVAL, REPO, SCRIPT_ENV, VAL, WEIGHTS, serving
 
 
 @pytest.fixture
@@ -24,10 +24,27 @@ def test_the_manifest_holds_the_published_checksums_and_the_resnet50():
     files = FilesManifest.load(data.FILES_MANIFEST)
     assert {k: a.md5 for k, a in files.archives.items()} == {
         "annotations": "f4bbac642086de4f52a3fdda2de5fa2c", "train2017": "cced6f7f71b7629ddf16f17bbcfab6b2",
-        "val2017": "442b8da7639aecaf257c1dceb8ba8c80"}
+        "val2017": "442b8da7639aecaf257c1dceb8ba8c80", "minival": "2d2b9d2283adb5e3b8d25eec88e65064"}
+    assert files.archives["minival"].optional and files.archives["minival"].files == MINIVAL
     assert files.weights_url == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
     assert sha256_prefix(files.weights_url) == "0676ba61"
-    assert cli.COMMAND.parts == ("annotations", "train2017", "val2017", "weights")
+    assert cli.COMMAND.parts == ("annotations", "train2017", "val2017", "minival", "weights")
+    assert cli.COMMAND.default_parts == ("annotations", "train2017", "val2017", "weights")  # minival on request
+
+
+def test_minival_joins_the_annotations_folder_on_request(mirror, tmp_path):
+    data_dir = tmp_path / "coco"
+    argv = ["download", "--data-dir", data_dir, "--manifest", mirror.manifest, "--base-url", mirror.url + "/",
+            "--weights-url", mirror.weights_url]
+    assert cli.main(cli.get_args_parser().parse_args([str(a) for a in argv])) == 0
+    assert not any((data_dir / "annotations" / name).exists() for name in MINIVAL)  # not fetched by default
+    only = [*argv, "--only", "minival"]
+    assert cli.main(cli.get_args_parser().parse_args([str(a) for a in only])) == 0
+    names = sorted(p.name for p in (data_dir / "annotations").iterdir())
+    assert names == sorted(["instances_train2017.json", "instances_val2017.json", *MINIVAL])
+    mirror.requests.clear()
+    assert cli.main(cli.get_args_parser().parse_args([str(a) for a in only])) == 0
+    assert mirror.requests == []  # both files there: not a request
 
 
 def test_download_through_the_scripts_and_verify(mirror, tmp_path):
