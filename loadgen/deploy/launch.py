@@ -94,7 +94,7 @@ def docker_commands(benchmark: str, args: list[str]) -> tuple[list[list[str]], l
     if variant == "gpu":
         run += ["--gpus", "all"]
     paths = spec(benchmark)
-    data = _default_dir("DATA_DIR", REPO / paths["mini"])
+    data = _default_dir("DATA_DIR", REPO / paths.get("infer_mini", paths["mini"]))
     models = _default_dir("MODEL_DIR", REPO / paths["models"])
     if data is not None:
         run += ["-v", f"{data}:/data:ro", "-e", "DATA_DIR=/data"]

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted(p.parent.name for p in REPO.glob("*/run_and_time.sh"))
 # Each benchmark's positional inference arguments, device last (run_local.sh's order).
 EXAMPLE = {"image_classification": ["onnxruntime", "resnet50"], "recommendation": ["onnxruntime", "dlrm", "terabyte"],
-           "single_stage_detector": ["onnxruntime", "ssd-mobilenet"]}
+           "single_stage_detector": ["onnxruntime", "ssd-mobilenet"], "object_detection": ["onnxruntime", "retinanet"]}
 
 FAKE_DOCKER = """#!/usr/bin/env python3
 import json, os, sys
