@@ -23,17 +23,16 @@ No figure here re-implements the reference's code: the baselines are onnxruntime
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
-import time
 from pathlib import Path
 
 import numpy as np
 
 from loadgen.backends import BackendConfig, create_backend
-from loadgen.data import annotation_file, category_to_label, image_folder, load_annotations
-from loadgen.harness import run
-from loadgen.settings import RunSettings
+from loadgen.data import annotation_file, category_to_label, image_folder
+from tests.bench.sides import alternate, offline_harness_and_raw, timed_steps
 from tests.bench.targets import INFORMATIONAL, at_least, measures
 
 # This shared machine's speed drifts by 10-30 % from one stretch of seconds to the next (SSD-ResNet34's forward
@@ -53,15 +52,6 @@ def _lively_resnet34(root: Path):
     return lively(models.build("ssd-resnet34", 300), root)
 
 
-def _raw_seconds(backend, task, batches: list[np.ndarray]) -> float:
-    """Seconds for what the harness's worker does for each of ``batches``, without LoadGen: normalise the loaded
-    images, run the model, post-process (``task`` holds the images, loaded beforehand)."""
-    start = time.perf_counter()
-    for indices in batches:
-        task.postprocess(backend.predict(task.inputs(indices)), indices)
-    return time.perf_counter() - start
-
-
 @measures(
     # As offline_harness_over_raw_ort (loadgen_bench): the harness may cost at most 2 % of the raw loop; its extra
     # work here (normalising each batch from the loaded uint8 images, copying the responses) is small beside
@@ -72,35 +62,16 @@ def _raw_seconds(backend, task, batches: list[np.ndarray]) -> float:
 )
 def ssd_offline_harness_over_raw(work: Path, args) -> dict[str, float]:
     from single_stage_detector import export, infer, mini
-    from single_stage_detector.data.presets import presets
 
     root = mini.ensure()
     model = _lively_resnet34(root).eval()
     onnx = work / "ssd-resnet34.onnx"
     export.export_onnx(model, 300, {"onnxruntime": onnx})
     backend = create_backend("onnxruntime", BackendConfig(threads=args.threads)).load(str(onnx))
-    task = infer.DetectionTask(load_annotations(annotation_file(root, "val")), image_folder(root, "val"),
-                               presets(300)["imagenet"], "NCHW", model.default_boxes.numpy())
-    count, per_round = len(task.images), PHASE_BATCHES * args.batch
-    rng = np.random.default_rng(0)  # batches drawn at random from the loaded set, as LoadGen's Offline draws them
-    task.load(range(count))
-    _raw_seconds(backend, task, [rng.integers(0, count, args.batch)])  # warm-up
-    # LoadGen's Offline query holds max(count, 1.1 x qps x duration) samples: a 1 ms duration leaves exactly
-    # ``per_round``, the raw phase's number.
-    rs = RunSettings(model="ssd-resnet34", scenario="Offline", qps=1.0, time_s=0.001, count=per_round,
-                     performance_sample_count=count)
-    raw_s = harness_s = 0.0
-    for r in range(ROUNDS):
-        for side in ("raw", "harness") if r % 2 == 0 else ("harness", "raw"):  # neither side always goes first
-            if side == "raw":
-                task.load(range(count))  # untimed, as LoadGen's loading is; each harness run unloads at its end
-                raw_s += _raw_seconds(backend, task,
-                                      [rng.integers(0, count, args.batch) for _ in range(PHASE_BATCHES)])
-            else:
-                result = run(task, backend, rs, work / f"offline_{r}", max_batchsize=args.batch, workers=1,
-                             trace=False)
-                harness_s += per_round / result.qps
-    raw, harness = ROUNDS * per_round / raw_s, ROUNDS * per_round / harness_s
+    task = infer.make_task(argparse.Namespace(dataset_path=str(root), model_name="ssd-resnet34", image_size=300,
+                                              preset="imagenet", data_format="NCHW", count=None,
+                                              remove_empty=False))
+    harness, raw = offline_harness_and_raw(task, backend, "ssd-resnet34", work, args.batch, ROUNDS, PHASE_BATCHES)
     return {"ssd_offline_harness_over_raw": harness / raw, "ssd_offline_raw_samples_per_s": raw,
             "ssd_offline_harness_samples_per_s": harness}
 
@@ -182,29 +153,15 @@ def ssd_train_over_plain_loop(work: Path, args) -> dict[str, float]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     model.train()
 
-    def seconds(loader) -> float:
-        """Seconds for TRAIN_STEPS steps after 2 untimed ones (a fresh iterator: the plain side's workers start
-        here and stop when it is dropped, so they never run during the other side's round)."""
-        start = 0.0
-        for i, (images, locs, labels) in enumerate(loader):
-            if i == 2:
-                start = time.perf_counter()
-            loss = multibox_loss(*model(images), locs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if i == TRAIN_STEPS + 1:
-                break
-        return time.perf_counter() - start
+    def step(batch) -> None:
+        images, locs, labels = batch
+        loss = multibox_loss(*model(images), locs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
-    ours_s = plain_s = 0.0
-    for r in range(TRAIN_ROUNDS):
-        first, second = (ours, plain) if r % 2 == 0 else (plain, ours)  # neither side always goes first
-        for loader in (first, second):
-            if loader is ours:
-                ours_s += seconds(ours)
-            else:
-                plain_s += seconds(plain)
+    ours_s, plain_s = alternate(TRAIN_ROUNDS, lambda r: timed_steps(ours, step, TRAIN_STEPS),
+                                lambda r: timed_steps(plain, step, TRAIN_STEPS))
     samples = TRAIN_ROUNDS * TRAIN_STEPS * TRAIN_BATCH
     return {"ssd_train_over_plain_loop": plain_s / ours_s, "ssd_train_samples_per_s": samples / ours_s,
             "ssd_train_plain_samples_per_s": samples / plain_s}
