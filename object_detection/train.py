@@ -106,6 +106,21 @@ def learning_rate(step: int, cfg: Config) -> float:
     return lr
 
 
+def train_loader(workload: Workload, seed: int) -> tuple[distributed.SeededShards, torch.utils.data.DataLoader]:
+    """This rank's sampler and loader over ``workload.train_set`` (either model's): keyed by (seed, epoch), whole
+    batches of the config's global batch split over the ranks; DataError when the set holds less than a batch."""
+    args, batch = workload.args, workload.cfg.batch_size
+    sampler = distributed.SeededShards(workload.train_set, workload.world, seed)
+    loader = torch.utils.data.DataLoader(
+        workload.train_set, workload.world.local_batch(batch), sampler=sampler, drop_last=True,
+        num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0,
+        pin_memory=workload.device.type == "cuda")
+    if len(loader) == 0:
+        raise DataError(f"{workload.root}: {len(workload.train_set)} train images with objects, fewer than one "
+                        f"batch of {batch}")
+    return sampler, loader
+
+
 class ObjectDetection(Workload):
     """Mask R-CNN R50-FPN on a COCO 2017 folder, to box and mask mAP targets."""
 
@@ -146,14 +161,7 @@ class ObjectDetection(Workload):
         self.model.to(self.device)
         self.train_set = CocoInstances(self.root, "train", train=True)
         self.val_set = CocoInstances(self.root, "val", train=False, limit=args.eval_images)
-        self.sampler = distributed.SeededShards(self.train_set, world, seed)
-        self.loader = torch.utils.data.DataLoader(
-            self.train_set, world.local_batch(cfg.batch_size), sampler=self.sampler, drop_last=True,
-            num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0,
-            pin_memory=self.device.type == "cuda")
-        if len(self.loader) == 0:
-            raise DataError(f"{self.root}: {len(self.train_set)} train images with objects, fewer than one batch "
-                            f"of {cfg.batch_size}")
+        self.sampler, self.loader = train_loader(self, seed)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=cfg.base_lr(), momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
@@ -300,14 +308,7 @@ class RetinaNetTraining(Workload):
         self.val_coco = CocoInstances(self.root, "validation", train=False, layout=openimages_layout,
                                       masks=False).coco
         self.val_images = qsl_images(self.val_coco)[: args.eval_images or None]
-        self.sampler = distributed.SeededShards(self.train_set, world, seed)
-        self.loader = torch.utils.data.DataLoader(
-            self.train_set, world.local_batch(cfg.batch_size), sampler=self.sampler, drop_last=True,
-            num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0,
-            pin_memory=self.device.type == "cuda")
-        if len(self.loader) == 0:
-            raise DataError(f"{self.root}: {len(self.train_set)} train images with objects, fewer than one batch "
-                            f"of {cfg.batch_size}")
+        self.sampler, self.loader = train_loader(self, seed)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self.train_samples, self.eval_samples, self.steps_per_epoch = (len(self.train_set), len(self.val_images),
