@@ -31,6 +31,7 @@ demo: setup
 	$(PY) -m image_classification.demo
 	$(PY) -m recommendation.demo
 	$(PY) -m single_stage_detector.demo
+	$(PY) -m object_detection.demo
 
 bench: setup
 	$(PY) -m tests.bench

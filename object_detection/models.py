@@ -33,6 +33,7 @@ RETINANET_CLASSES = 264  # the MLPerf OpenImages subset (the inference reference
 MASKRCNN_SIZES = (800, 1333)
 RETINANET_SIZE = 800
 RPN_POST_NMS_TRAIN = 2000  # per image: the reference's FPN_POST_NMS_TOP_N_TRAIN, MLPerf's num_image_candidates
+ROI_SAMPLES = 512  # proposals sampled per image for the box and mask heads' loss: the reference's BATCH_SIZE_PER_IMAGE
 # Backbone stages that train when the backbone starts from ImageNet: layer2..layer4 (the stem and layer1 frozen).
 PRETRAINED_TRAINABLE_LAYERS = 3
 # RetinaNet's anchors (the paper's, torchvision's default): per level P3..P7 a base size 32..512 at three octave
@@ -44,15 +45,18 @@ IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def build_maskrcnn(min_size: int = MASKRCNN_SIZES[0], max_size: int = MASKRCNN_SIZES[1],
-                   pretrained_backbone: bool = False) -> MaskRCNN:
+                   pretrained_backbone: bool = False, image_candidates: int = RPN_POST_NMS_TRAIN,
+                   roi_samples: int = ROI_SAMPLES) -> MaskRCNN:
     """Mask R-CNN R50-FPN with random weights; ``pretrained_backbone`` sets it up for :func:`load_backbone`
-    (frozen batch norm, stem and layer1 fixed), else every layer trains with batch norm."""
+    (frozen batch norm, stem and layer1 fixed), else every layer trains with batch norm. ``image_candidates`` and
+    ``roi_samples`` are the training-time proposals kept per image and those sampled for the heads' loss."""
     norm = misc_ops.FrozenBatchNorm2d if pretrained_backbone else torch.nn.BatchNorm2d
     trunk = resnet.resnet50(weights=None, norm_layer=norm)
     layers = PRETRAINED_TRAINABLE_LAYERS if pretrained_backbone else 5
     backbone = _resnet_fpn_extractor(trunk, layers)
     return MaskRCNN(backbone, num_classes=MASKRCNN_CLASSES, min_size=min_size, max_size=max_size,
-                    rpn_post_nms_top_n_train=RPN_POST_NMS_TRAIN, rpn_post_nms_top_n_test=1000)
+                    rpn_post_nms_top_n_train=image_candidates, rpn_post_nms_top_n_test=1000,
+                    box_batch_size_per_image=roi_samples)
 
 
 def anchor_generator() -> AnchorGenerator:

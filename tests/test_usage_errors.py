@@ -49,6 +49,7 @@ BAD = {
                                                               "--openimages-dir", "."], MISSING),
     # demos
     "ssd-demo-unknown-flag": ("single_stage_detector.demo", ["--epochs", "3"], "--epochs"),
+    "od-demo-unknown-flag": ("object_detection.demo", ["--epochs", "3"], "--epochs"),
     # data
     "od-data-unknown-part": ("object_detection.data", ["download", "--data-dir", "d", "--only", "test2017"], "--only"),
     "od-data-missing-data": ("object_detection.data", ["verify", "--data-dir", MISSING], MISSING),

@@ -39,6 +39,9 @@ def test_maskrcnn_is_torchvisions_r50_fpn_with_the_references_settings():
                                                                 num_classes=MASKRCNN_CLASSES)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
     assert ours.rpn._post_nms_top_n == {"training": 2000, "testing": 1000}  # num_image_candidates, per image
+    assert ours.roi_heads.fg_bg_sampler.batch_size_per_image == 512  # the reference's ROI_HEADS.BATCH_SIZE_PER_IMAGE
+    small = build_maskrcnn(image_candidates=500, roi_samples=128)  # what the mini config sets
+    assert small.rpn._post_nms_top_n["training"] == 500 and small.roi_heads.fg_bg_sampler.batch_size_per_image == 128
     assert (ours.transform.min_size, ours.transform.max_size) == ((800,), 1333)
     assert ours.roi_heads.detections_per_img == 100 and ours.roi_heads.nms_thresh == 0.5
     assert ours.roi_heads.score_thresh == 0.05

@@ -4,6 +4,7 @@ and the dataset as the reference reads COCO (no crowd regions, flips that keep b
 
 from __future__ import annotations
 
+import json
 import types
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from torchvision.models import resnet
 
 from loadgen.training.workload import Shard
-from object_detection import train
+from object_detection import mini, train
 from object_detection.data.training import CocoInstances
 from tests import mllog_logs
 from tests.mllog_logs import mllog_events
@@ -33,8 +34,27 @@ def test_short_mini_run_log_passes_the_checker(tmp_path, mini_root):
     accuracy = [e["value"] for e in events if e["key"] == "eval_accuracy"]
     assert accuracy and set(accuracy[0]) == {"BBOX", "SEGM"}  # the rule's dict: a float would crash the checker
     assert next(e["value"] for e in events if e["key"] == "submission_division") == "open"
+    # The mini config's own proposal count, logged as what it is.
+    candidates = next(e["value"] for e in events if e["key"] == "num_image_candidates")
+    assert candidates == train.CONFIGS["mini"].image_candidates == 500
     result = mllog_logs.checker(log, RULESET)
     assert result.returncode == 0 and "SUCCESS" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_demo_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
+    # The mini recipe on the whole mini set, as make demo runs it (about 4 min on 2 cores): it must stop because
+    # both mAPs reached their targets, not because the epochs ran out, and say so in train_result.json and the log.
+    cfg = train.CONFIGS["mini"]
+    assert run_train(tmp_path, mini.ensure()) == 0
+    result = json.loads((tmp_path / "train_result.json").read_text())
+    assert result["reached_target"] and result["epochs"] < cfg.epochs
+    assert result["metrics"]["BBOX"] >= cfg.box_target and result["metrics"]["SEGM"] >= cfg.mask_target
+    assert capsys.readouterr().out.count("RESULT,maskrcnn,1,") == 1
+    log = tmp_path / "mlperf_train_log.txt"
+    assert '"status": "success"' in log.read_text()
+    proc = mllog_logs.checker(log, RULESET)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_closed_config_logs_every_closed_key_in_order(tmp_path, mini_root, monkeypatch):
