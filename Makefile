@@ -32,6 +32,7 @@ demo: setup
 	$(PY) -m recommendation.demo
 	$(PY) -m single_stage_detector.demo
 	$(PY) -m object_detection.demo
+	$(PY) -m translation.demo
 
 bench: setup
 	$(PY) -m tests.bench

@@ -7,7 +7,7 @@ what inference must match (preprocessing, input size, hashing); this is the one 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,17 @@ SUFFIXES = {"pytorch": ".pt2", "onnxruntime": ".onnx", "tf": "_savedmodel", "tfl
 METADATA = "export.json"
 
 
-def model_path(model_dir: str | Path, stem: str, backend: str, exported: Sequence[str] | None = None) -> str:
-    """The file ``backend`` loads for ``stem``; BackendError when this benchmark exports none for it."""
+def model_path(model_dir: str | Path, stem: str, backend: str, exported: Sequence[str] | None = None,
+               suffixes: Mapping[str, str] | None = None) -> str:
+    """The file ``backend`` loads for ``stem``; BackendError when this benchmark exports none for it.
+    ``suffixes`` overrides :data:`SUFFIXES` for a benchmark whose graphs need another format (translation's
+    LSTMs: TorchScript ``.pt``, as torch.export fixes an LSTM's sequence length)."""
     offered = [b for b in (exported or SUFFIXES) if b in SUFFIXES]
     if backend not in offered:
         raise BackendError(f"no exported {stem} for backend {backend!r} (exported: {', '.join(offered)}); "
                            "pass --model")
-    return str(Path(model_dir) / f"{stem}{SUFFIXES[backend]}")
+    suffix = {**SUFFIXES, **(suffixes or {})}[backend]
+    return str(Path(model_dir) / f"{stem}{suffix}")
 
 
 def metadata(model: str | Path | None) -> dict[str, Any]:
@@ -43,7 +47,8 @@ def metadata(model: str | Path | None) -> dict[str, Any]:
     return meta
 
 
-def resolve(args, stem: str, exported: Sequence[str] | None = None) -> dict[str, Any]:
+def resolve(args, stem: str, exported: Sequence[str] | None = None,
+            suffixes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Fill ``args.model`` from ``args.model_dir`` where the user gave none and the backend needs one; return
     the model's export.json (or {})."""
     from loadgen.backends import backend_class
@@ -53,5 +58,5 @@ def resolve(args, stem: str, exported: Sequence[str] | None = None) -> dict[str,
         # A backend without a model file (null) needs none; asking the registry imports the framework, so it is
         # asked only when the name is not one this benchmark exports.
         if args.backend in offered or backend_class(args.backend).needs_model:
-            args.model = model_path(args.model_dir, stem, args.backend, exported)
+            args.model = model_path(args.model_dir, stem, args.backend, exported, suffixes)
     return metadata(args.model)

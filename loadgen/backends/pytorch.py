@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,7 +69,9 @@ class PytorchBackend(Backend):
             if path.endswith(".pt2"):
                 self.model = load_pt2(path).module()
             else:
-                self.model = torch.jit.load(path, map_location=self.device)
+                with warnings.catch_warnings():  # its deprecation notice: TorchScript is what some graphs need
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.model = torch.jit.load(path, map_location=self.device)
         except BackendError:
             raise
         except Exception as exc:  # torch raises RuntimeError, zipfile, JSON, serde and assertion errors alike

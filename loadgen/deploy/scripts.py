@@ -2,6 +2,8 @@
 there) as one-liners:
 
     ./download_dataset.sh DATA_DIR [flags]   -> python -m <bench>.data download --data-dir DATA_DIR [flags]
+                                                (DATA_DIR may be left out where launch.json sets
+                                                "data_dir_optional": the command's default then)
     ./verify_dataset.sh [DATA_DIR]           -> python -m <bench>.data verify --data-dir DATA_DIR (default: mini set)
     ./download_dataset.sh NAME DATA_DIR ...  -> python -m <bench>.data <its download command> --data-dir DATA_DIR ...
     ./verify_dataset.sh NAME DATA_DIR ...    -> python -m <bench>.data <its verify command> --data-dir DATA_DIR ...
@@ -71,11 +73,14 @@ def dataset(s: dict, args: list[str]) -> tuple[str | None, dict, list[str]]:
 def download_command(benchmark: str, args: list[str]) -> list[str]:
     s = spec(benchmark)
     name, entry, args = dataset(s, args)
+    command = [python(), "-m", f"{benchmark}.data", entry.get("download", "download")]
+    if (not args or args[0].startswith("-")) and (entry if name else s).get("data_dir_optional"):
+        return [*command, *args]  # the download command's own default folder (translation: one per recipe)
     if not args or args[0].startswith("-"):
         others = [d["usage"] for d in s.get("datasets", {}).values()]
         forms = [entry["usage"]] if name else [s["download_usage"], *others]
         raise Usage("usage: " + " | ".join(f"download_dataset.sh {form}" for form in forms))
-    return [python(), "-m", f"{benchmark}.data", entry.get("download", "download"), "--data-dir", args[0], *args[1:]]
+    return [*command, "--data-dir", args[0], *args[1:]]
 
 
 def verify_command(benchmark: str, args: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ the log reads as one run and the time to train is measured from the first ``run_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -22,6 +23,15 @@ from typing import Any
 from mlperf_logging.mllog import constants, mllog
 
 _WRAPPER_FILES = frozenset({__file__, contextlib.__file__})
+
+
+@dataclasses.dataclass(frozen=True)
+class Tagged:
+    """A hyperparameter's value with the metadata its rule reads, e.g. translation's ``max_sequence_length``,
+    whose rule wants ``{"method": "discard"}`` beside the length."""
+
+    value: Any
+    metadata: Mapping[str, Any]
 
 
 def _caller_offset() -> int:
@@ -101,8 +111,12 @@ class MLLog:
         self.event(constants.SUBMISSION_PLATFORM, platform or f"{_platform.node() or 'host'}-{os.cpu_count()}cpu")
 
     def hyperparameters(self, values: Mapping[str, Any]) -> None:
+        """One event a key; a :class:`Tagged` value carries its metadata."""
         for key, value in values.items():
-            self.event(key, value)
+            if isinstance(value, Tagged):
+                self.event(key, value.value, value.metadata)
+            else:
+                self.event(key, value)
 
     @contextlib.contextmanager
     def init(self) -> Iterator[None]:

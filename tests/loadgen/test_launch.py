@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted(p.parent.name for p in REPO.glob("*/run_and_time.sh"))
 # Each benchmark's positional inference arguments, device last (run_local.sh's order).
 EXAMPLE = {"image_classification": ["onnxruntime", "resnet50"], "recommendation": ["onnxruntime", "dlrm", "terabyte"],
-           "single_stage_detector": ["onnxruntime", "ssd-mobilenet"], "object_detection": ["onnxruntime", "retinanet"]}
+           "single_stage_detector": ["onnxruntime", "ssd-mobilenet"], "object_detection": ["onnxruntime", "retinanet"],
+           "translation": ["onnxruntime", "gnmt"]}
 
 FAKE_DOCKER = """#!/usr/bin/env python3
 import json, os, sys
@@ -114,8 +115,22 @@ def test_explicit_verbs_and_the_known_forms(bench, tmp_path):
 @pytest.mark.parametrize("script", ["run_local.sh", "download_dataset.sh"])
 @pytest.mark.parametrize("bench", BENCHMARKS)
 def test_scripts_without_their_arguments_print_usage(bench, script):
+    if script == "download_dataset.sh" and json.loads((REPO / bench / "launch.json").read_text()).get(
+            "data_dir_optional"):
+        pytest.skip("its download has a default folder (test_download_without_a_folder_takes_the_commands_default)")
     proc = subprocess.run([str(REPO / bench / script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith(f"{script}: error: usage: {script} "), proc.stderr
+
+
+def test_download_without_a_folder_takes_the_commands_default():
+    # translation's users run `cd translation && ./download_dataset.sh`: no folder, the download's own default.
+    from loadgen.deploy import scripts
+
+    assert scripts.download_command("translation", [])[-2:] == ["translation.data", "download"]
+    assert scripts.download_command("translation", ["--dataset", "wmt17"])[-3:] == ["download", "--dataset", "wmt17"]
+    assert scripts.download_command("translation", ["d"])[-3:] == ["download", "--data-dir", "d"]
+    with pytest.raises(scripts.Usage):  # a folder without the flag still needs one
+        scripts.download_command("object_detection", ["--only", "annotations"])
 
 
 def test_the_launcher_needs_only_the_standard_library():

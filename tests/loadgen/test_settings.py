@@ -36,7 +36,8 @@ def test_builtin_rules_apply_to_every_run_in_a_process(tmp_path):
     ("ssd-resnet34", "Server", "server_target_latency_ns", 100 * MS),
     ("gnmt", "Server", "server_target_latency_ns", 250 * MS),
     ("gnmt", "Server", "server_target_latency_percentile", 0.97),
-    ("gnmt", "Offline", "performance_sample_count_override", 3903900),
+    ("gnmt", "MultiStream", "multi_stream_target_latency_percentile", 0.97),
+    ("gnmt", "Server", "min_query_count", 90112),
     ("dlrm", "Server", "server_target_latency_ns", 30 * MS),  # v1's rule, not DLRM-v2's 60 ms built in
 ], ids=lambda v: str(v))
 def test_retired_models_get_their_rule_values(tmp_path, model, scenario, attr, value):
