@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
 from image_classification import export, mini, train
-from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
+from loadgen.cli import TrainServeDemo, demo_parser
 
 HERE = Path(__file__).resolve().parent
 # Expected rates for LoadGen, about twice what ResNet-50 at 32x32 on onnxruntime does on 2 cores (measured:
@@ -25,37 +24,17 @@ RUNS = (("Offline", "1800", False), ("Offline", "1800", True), ("SingleStream", 
         ("SingleStream", "500", True))
 
 
+DEMO = TrainServeDemo("image_classification", train, ("--config", "mini"), export, "resnet50-onnxruntime", RUNS,
+                      HERE / "user.conf", "top1", lambda figures: f"top-1 {figures['top1']:.4f}", "top-1")
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return demo_parser("python -m image_classification.demo", __doc__, "results/image_classification", add_help)
 
 
 def main(args) -> int:
     out = Path(args.output)
-    root = mini.ensure()
-    print(f"== image_classification demo: mini set at {root}", flush=True)
-    train_dir, infer_dir = out / "train", out / "resnet50-onnxruntime"
-    steps = [
-        ("train", demo_command(train, ["--config", "mini", "--output", train_dir, "--data-dir", root, "--quiet"])),
-        ("export", demo_command(export, ["--checkpoint", train_dir])),
-    ]
-    steps += [(f"{scenario} {'accuracy' if accuracy else 'performance'}",
-               functools.partial(demo_loadgen_run, "image_classification.infer", "resnet50-onnxruntime",
-                                 train_dir / "export", root, scenario, qps, HERE / "user.conf", infer_dir, accuracy))
-              for scenario, qps, accuracy in RUNS]
-    code = demo_steps("image_classification", steps)
-    if code:
-        return code
-    summary(train_dir, infer_dir)
-    return 0
-
-
-def summary(train_dir: Path, infer_dir: Path) -> None:
-    print("\n== image_classification demo summary ==")
-    print(demo_train_line(train_dir, "top1", "top-1"))
-    for scenario in ("Offline", "SingleStream"):
-        print(demo_summary_line(infer_dir, scenario, lambda figures: f"top-1 {figures['top1']:.4f}"))
-    print(f"files: mllog log, checkpoint, training curve in {train_dir}/; models in {train_dir / 'export'}/;")
-    print(f"       LoadGen logs, results.json and latency histograms in {infer_dir}/<scenario>/<mode>/")
+    return DEMO.run(mini.ensure(), out / "train", out / "resnet50-onnxruntime")
 
 
 if __name__ == "__main__":

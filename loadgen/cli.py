@@ -7,6 +7,7 @@ and its own flags, and calls :func:`parse_args` so a profile fills in whatever t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import os
@@ -68,6 +69,68 @@ def demo_loadgen_run(module: str, profile: str, model_dir: str | os.PathLike, da
     cmd = [sys.executable, "-m", module, "--profile", profile, "--model-dir", str(model_dir), "--dataset-path",
            str(dataset), "--scenario", scenario, "--qps", qps, "--user-conf", str(user_conf), "--output", str(output)]
     return subprocess.call(cmd + (["--accuracy"] if accuracy else []))
+
+
+def demo_loadgen_steps(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
+                       runs: Sequence[tuple[str, str, bool]], user_conf: str | os.PathLike,
+                       output: str | os.PathLike) -> list[tuple[str, Callable[[], int]]]:
+    """A demo's LoadGen steps for :func:`demo_steps`: one :func:`demo_loadgen_run` per ``(scenario, qps,
+    accuracy)`` of ``runs``, named ``"<scenario> performance"`` or ``"<scenario> accuracy"``."""
+    import functools
+
+    return [(f"{scenario} {'accuracy' if accuracy else 'performance'}",
+             functools.partial(demo_loadgen_run, module, profile, model_dir, dataset, scenario, qps, user_conf,
+                               output, accuracy))
+            for scenario, qps, accuracy in runs]
+
+
+def demo_files(train_dir: str | os.PathLike, infer_dir: str | os.PathLike, scenario: str = "<scenario>") -> str:
+    """The demo summary's last two lines: where the training run's and the LoadGen runs' files are."""
+    from pathlib import Path
+
+    return (f"files: mllog log, checkpoint, training curve in {train_dir}/; models in {Path(train_dir) / 'export'}/;\n"
+            f"       LoadGen logs, results.json and latency histograms in {infer_dir}/{scenario}/<mode>/")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainServeDemo:
+    """The demo most benchmarks run: train on the mini set to its target, export, then LoadGen runs on the export
+    with onnxruntime, and a summary. ``train_argv`` is train.py's flags besides --output, --data-dir and --quiet;
+    ``runs`` the ``(scenario, qps, accuracy)`` of each LoadGen run; ``metric`` (shown as ``label``) the training
+    metric of the summary, ``accuracy`` the text of an accuracy run's figures."""
+
+    name: str  # the benchmark: the steps' and summary's titles
+    train: Any  # the train module (get_args_parser / main)
+    train_argv: tuple[str, ...]
+    export: Any  # the export module
+    profile: str  # the infer profile, e.g. "gnmt-onnxruntime"
+    runs: tuple[tuple[str, str, bool], ...]
+    user_conf: str | os.PathLike
+    metric: str
+    accuracy: Callable[[dict], str]
+    label: str | None = None
+
+    def run(self, root: str | os.PathLike, train_dir: str | os.PathLike, infer_dir: str | os.PathLike) -> int:
+        """The steps, stopping at the first failure (its exit status), then the summary; 0 when all ran."""
+        from pathlib import Path
+
+        train_dir = Path(train_dir)
+        print(f"== {self.name} demo: mini set at {root}", flush=True)
+        steps = [(f"train {self.train_argv[-1] if self.train_argv else ''}".strip(),
+                  demo_command(self.train, [*self.train_argv, "--output", train_dir, "--data-dir", root, "--quiet"])),
+                 ("export", demo_command(self.export, ["--checkpoint", train_dir]))]
+        steps += demo_loadgen_steps(f"{self.name}.infer", self.profile, train_dir / "export", root, self.runs,
+                                    self.user_conf, infer_dir)
+        code = demo_steps(self.name, steps)
+        if code:
+            return code
+        scenarios = list(dict.fromkeys(scenario for scenario, _, _ in self.runs))
+        print(f"\n== {self.name} demo summary ==")
+        print(demo_train_line(train_dir, self.metric, self.label))
+        for scenario in scenarios:
+            print(demo_summary_line(infer_dir, scenario, self.accuracy))
+        print(demo_files(train_dir, infer_dir, scenarios[0] if len(scenarios) == 1 else "<scenario>"))
+        return 0
 
 
 def demo_train_line(train_dir: str | os.PathLike, metric: str, label: str | None = None) -> str:

@@ -60,3 +60,41 @@ def resolve(args, stem: str, exported: Sequence[str] | None = None,
         if args.backend in offered or backend_class(args.backend).needs_model:
             args.model = model_path(args.model_dir, stem, args.backend, exported, suffixes)
     return metadata(args.model)
+
+
+def export_parser(prog: str, description: str | None, formats: Sequence[str], default_formats: Sequence[str],
+                  data_help: str, parity: tuple[str, str], add_help: bool = True):
+    """The flags every detector's and translator's ``export.py`` shares: the training checkpoint, the output
+    folder, the formats, the data the parity check runs on (``--data-dir``, ``data_help``), how many of its items
+    (``--parity-<parity[0]>``, ``parity[1]``) and the threads; each adds its own (an input size)."""
+    import argparse
+
+    from loadgen.cli import ArgumentParser, existing_dir, positive
+
+    parser = ArgumentParser(prog=prog, description=description, add_help=add_help,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=existing_dir, required=True,
+                        help="folder with model.safetensors and model.json (default: required)")
+    parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
+    default = ",".join(default_formats)
+    parser.add_argument("--formats", default=default, help=f"comma list from {','.join(formats)} (default: {default})")
+    parser.add_argument("--data-dir", type=existing_dir, default=None,
+                        help=f"{data_help} (default: the checkpoint's data_dir, else the mini set)")
+    parser.add_argument(f"--parity-{parity[0]}", type=positive(int, allow_zero=True), default=0,
+                        help=f"{parity[1]} in the parity check, 0 for all (default: 0)")
+    parser.add_argument("--threads", type=positive(int), default=2,
+                        help="CPU threads of each backend in the parity check (default: 2)")
+    return parser
+
+
+def wanted_formats(prog: str, text: str, formats: Sequence[str]) -> list[str] | None:
+    """``--formats``' comma list, or None after one line naming what is not offered (the caller exits 2)."""
+    import sys
+
+    wanted = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - set(formats))
+    if unknown or not wanted:
+        print(f"{prog}: error: unknown format(s) {', '.join(unknown) or '(none given)'} "
+              f"(choose from {', '.join(formats)})", file=sys.stderr)
+        return None
+    return wanted

@@ -15,11 +15,17 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
-from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
+from loadgen.cli import (
+    demo_command,
+    demo_loadgen_steps,
+    demo_parser,
+    demo_steps,
+    demo_summary_line,
+    demo_train_line,
+)
 from object_detection import export, mini, train
 
 HERE = Path(__file__).resolve().parent
@@ -50,11 +56,9 @@ def main(args) -> int:
                                                              "--data-dir", openimages_root, "--quiet"])),
         ("export retinanet", demo_command(export, ["--checkpoint", retinanet_dir])),
     ]
-    steps += [(f"Offline {'accuracy' if accuracy else 'performance'}",
-               functools.partial(demo_loadgen_run, "object_detection.infer", "retinanet-onnxruntime",
-                                 retinanet_dir / "export", openimages_root, "Offline", OFFLINE_QPS,
-                                 HERE / "user.conf", infer_dir, accuracy))
-              for accuracy in (False, True)]
+    steps += demo_loadgen_steps("object_detection.infer", "retinanet-onnxruntime", retinanet_dir / "export",
+                                openimages_root, [("Offline", OFFLINE_QPS, accuracy) for accuracy in (False, True)],
+                                HERE / "user.conf", infer_dir)
     code = demo_steps("object_detection", steps)
     if code:
         return code

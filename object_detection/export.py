@@ -25,7 +25,7 @@ import torch
 
 from loadgen import exported
 from loadgen.backends.parity import backend_outputs, detection_parity, eager_outputs
-from loadgen.cli import ArgumentParser, die, existing_dir, positive
+from loadgen.cli import die
 from loadgen.data import DataError, load_annotations, read_rgb
 from loadgen.data.coco_accuracy import qsl_images
 from loadgen.training.checkpoint import CheckpointError, load_model
@@ -38,21 +38,8 @@ OUTPUTS = ("cls_logits", "bbox_regression")
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=existing_dir, required=True,
-                        help="folder with model.safetensors and model.json (default: required)")
-    parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
-    parser.add_argument("--formats", default=",".join(FORMATS),
-                        help=f"comma list from {','.join(FORMATS)} (default: {','.join(FORMATS)})")
-    parser.add_argument("--data-dir", type=existing_dir, default=None,
-                        help="subset root whose validation images the parity check runs on (default: the "
-                             "checkpoint's data_dir, else the mini set)")
-    parser.add_argument("--parity-images", type=positive(int, allow_zero=True), default=0,
-                        help="validation images in the parity check, 0 for all (default: 0)")
-    parser.add_argument("--threads", type=positive(int), default=2,
-                        help="CPU threads of each backend in the parity check (default: 2)")
-    return parser
+    return exported.export_parser(PROG, __doc__, FORMATS, FORMATS, "subset root whose validation images the parity "
+                                  "check runs on", ("images", "validation images"), add_help)
 
 
 def load_checkpoint(folder: str | Path) -> tuple[models.RetinaNetHeads, dict]:
@@ -84,10 +71,8 @@ def write(fmt: str, net: models.RetinaNetHeads, target: Path) -> None:
 
 def main(args) -> int:
     ckpt = Path(args.checkpoint)
-    wanted = [f.strip() for f in args.formats.split(",") if f.strip()]
-    unknown = sorted(set(wanted) - set(FORMATS))
-    if unknown or not wanted:
-        die(PROG, f"unknown format(s) {', '.join(unknown) or '(none given)'} (choose from {', '.join(FORMATS)})")
+    if (wanted := exported.wanted_formats(PROG, args.formats, FORMATS)) is None:
+        return 2
     try:
         net, meta = load_checkpoint(ckpt)
     except (CheckpointError, FileNotFoundError) as exc:

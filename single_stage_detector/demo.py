@@ -15,11 +15,10 @@ within a demo's minutes on 2 cores (``python -m single_stage_detector.train --co
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
-from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
+from loadgen.cli import TrainServeDemo, demo_parser
 from single_stage_detector import export, mini, train
 
 HERE = Path(__file__).resolve().parent
@@ -30,38 +29,18 @@ MODEL = "ssd-mobilenet"
 OFFLINE_QPS = "200"
 
 
+DEMO = TrainServeDemo("single_stage_detector", train, ("--config", MODEL), export, f"{MODEL}-onnxruntime",
+                      tuple(("Offline", OFFLINE_QPS, accuracy) for accuracy in (False, True)), HERE / "user.conf",
+                      "mAP", lambda figures: f"mAP={figures['mAP']:.3f}%")
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return demo_parser("python -m single_stage_detector.demo", __doc__, "results/single_stage_detector", add_help)
 
 
 def main(args) -> int:
     out = Path(args.output)
-    root = mini.ensure()
-    print(f"== single_stage_detector demo: mini set at {root}", flush=True)
-    train_dir, infer_dir = out / "train" / MODEL, out / f"{MODEL}-onnxruntime"
-    steps = [
-        (f"train {MODEL}",
-         demo_command(train, ["--config", MODEL, "--output", train_dir, "--data-dir", root, "--quiet"])),
-        ("export", demo_command(export, ["--checkpoint", train_dir])),
-    ]
-    steps += [(f"Offline {'accuracy' if accuracy else 'performance'}",
-               functools.partial(demo_loadgen_run, "single_stage_detector.infer", f"{MODEL}-onnxruntime",
-                                 train_dir / "export", root, "Offline", OFFLINE_QPS, HERE / "user.conf", infer_dir,
-                                 accuracy))
-              for accuracy in (False, True)]
-    code = demo_steps("single_stage_detector", steps)
-    if code:
-        return code
-    summary(train_dir, infer_dir)
-    return 0
-
-
-def summary(train_dir: Path, infer_dir: Path) -> None:
-    print("\n== single_stage_detector demo summary ==")
-    print(demo_train_line(train_dir, "mAP"))
-    print(demo_summary_line(infer_dir, "Offline", lambda figures: f"mAP={figures['mAP']:.3f}%"))
-    print(f"files: mllog log, checkpoint, training curve in {train_dir}/; models in {train_dir / 'export'}/;")
-    print(f"       LoadGen logs, results.json and latency histograms in {infer_dir}/Offline/<mode>/")
+    return DEMO.run(mini.ensure(), out / "train" / MODEL, out / f"{MODEL}-onnxruntime")
 
 
 if __name__ == "__main__":

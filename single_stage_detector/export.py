@@ -25,7 +25,7 @@ import torch
 
 from loadgen import exported
 from loadgen.backends.parity import backend_outputs, detection_parity, eager_outputs
-from loadgen.cli import ArgumentParser, existing_dir, positive
+from loadgen.cli import positive
 from loadgen.data import DataError, annotation_file, image_folder, load_annotations
 from loadgen.data.coco_accuracy import qsl_images
 from loadgen.training.checkpoint import CheckpointError, load_model
@@ -61,22 +61,11 @@ FORMATS: dict[str, Callable[[torch.nn.Module, int, dict[str, Path]], None]] = {
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description=__doc__, add_help=add_help,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=existing_dir, required=True,
-                        help="folder with model.safetensors and model.json (default: required)")
-    parser.add_argument("--output", default=None, help="folder for the exported models (default: <checkpoint>/export)")
-    parser.add_argument("--formats", default="pytorch,onnxruntime",
-                        help=f"comma list from {','.join(FORMATS)} (default: pytorch,onnxruntime)")
+    parser = exported.export_parser(PROG, __doc__, list(FORMATS), ("pytorch", "onnxruntime"),
+                                    "COCO root whose val2017 the parity check runs on", ("images", "val images"),
+                                    add_help)
     parser.add_argument("--image-size", type=positive(int), default=None,
                         help="square input side of the graphs (default: 1200 for ssd-resnet34, 300 for ssd-mobilenet)")
-    parser.add_argument("--data-dir", type=existing_dir, default=None,
-                        help="COCO root whose val2017 the parity check runs on (default: the checkpoint's "
-                             "data_dir, else the mini set)")
-    parser.add_argument("--parity-images", type=positive(int, allow_zero=True), default=0,
-                        help="val images in the parity check, 0 for all (default: 0)")
-    parser.add_argument("--threads", type=positive(int), default=2,
-                        help="CPU threads of each backend in the parity check (default: 2)")
     return parser
 
 
@@ -96,11 +85,7 @@ def load_checkpoint(folder: str | Path, size: int | None = None) -> tuple[models
 
 def main(args) -> int:
     ckpt = Path(args.checkpoint)
-    wanted = [f.strip() for f in args.formats.split(",") if f.strip()]
-    unknown = sorted(set(wanted) - set(FORMATS))
-    if unknown or not wanted:
-        print(f"{PROG}: error: unknown format(s) {', '.join(unknown) or '(none given)'} "
-              f"(choose from {', '.join(FORMATS)})", file=sys.stderr)
+    if (wanted := exported.wanted_formats(PROG, args.formats, list(FORMATS))) is None:
         return 2
     try:
         model, meta = load_checkpoint(ckpt, args.image_size)

@@ -13,11 +13,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
-from loadgen.cli import demo_command, demo_loadgen_run, demo_parser, demo_steps, demo_summary_line, demo_train_line
+from loadgen.cli import TrainServeDemo, demo_parser
 from translation import export, mini, train
 
 HERE = Path(__file__).resolve().parent
@@ -28,33 +27,18 @@ MODEL = "gnmt"
 OFFLINE_QPS = "500"
 
 
+DEMO = TrainServeDemo("translation", train, ("--config", f"{MODEL}-mini"), export, f"{MODEL}-onnxruntime",
+                      tuple(("Offline", OFFLINE_QPS, accuracy) for accuracy in (False, True)), HERE / "user.conf",
+                      "BLEU", lambda figures: f"BLEU={figures['BLEU']:.2f}")
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return demo_parser("python -m translation.demo", __doc__, "results/translation", add_help)
 
 
 def main(args) -> int:
     out = Path(args.output)
-    root = mini.ensure()
-    print(f"== translation demo: mini set at {root}", flush=True)
-    train_dir, infer_dir = out / "train" / MODEL, out / f"{MODEL}-onnxruntime"
-    steps = [
-        (f"train {MODEL}-mini",
-         demo_command(train, ["--config", f"{MODEL}-mini", "--output", train_dir, "--data-dir", root, "--quiet"])),
-        ("export", demo_command(export, ["--checkpoint", train_dir])),
-    ]
-    steps += [(f"Offline {'accuracy' if accuracy else 'performance'}",
-               functools.partial(demo_loadgen_run, "translation.infer", f"{MODEL}-onnxruntime", train_dir / "export",
-                                 root, "Offline", OFFLINE_QPS, HERE / "user.conf", infer_dir, accuracy))
-              for accuracy in (False, True)]
-    code = demo_steps("translation", steps)
-    if code:
-        return code
-    print("\n== translation demo summary ==")
-    print(demo_train_line(train_dir, "BLEU"))
-    print(demo_summary_line(infer_dir, "Offline", lambda figures: f"BLEU={figures['BLEU']:.2f}"))
-    print(f"files: mllog log, checkpoint, training curve in {train_dir}/; models in {train_dir / 'export'}/;")
-    print(f"       LoadGen logs, results.json and latency histograms in {infer_dir}/Offline/<mode>/")
-    return 0
+    return DEMO.run(mini.ensure(), out / "train" / MODEL, out / f"{MODEL}-onnxruntime")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     python -m translation.infer --profile gnmt-onnxruntime --scenario Offline --accuracy
 
-A sample is one test sentence: its BPE'd source ids (``newstest2014.tok.bpe.M.en``) followed by EOS. A batch is
+A sample is one test sentence: its subword ids (``newstest2014.tok.bpe.M.en``, or ``newstest2014.spm.V.en`` in
+a Transformer folder) followed by EOS. A batch is
 sorted by source length and cut into groups of similar length (``Task.order``), each group one beam search (the
 model's reference settings, ``translation.beam.SEARCH``) over two graphs: the encoder, run once, and the decoder
 step, run until every sentence has ended; the search itself is the one ``translation.beam`` function that training
@@ -114,7 +115,8 @@ class TranslationTask(RaggedTask):
         from translation.data import training
 
         self.root, self.model, self.step_backend = root, model, step_backend
-        self.vocab = training.Vocab.load(root / f"vocab.bpe.{training.merges(root)}")
+        self.subwords = training.Subwords.of(root)
+        self.vocab = self.subwords.vocab()
         test = training.TestSet.load(root, self.vocab)
         self.sources, self.references = test.src[:count or None], test.references[:count or None]
         eos = np.array([training.EOS], dtype=np.int64)
@@ -130,7 +132,7 @@ class TranslationTask(RaggedTask):
         from translation.data import training
 
         found = dict(translate_ids(encode, step, self.sources, range(len(self.sources)), beam.SEARCH[self.model]))
-        return training.detokenize(self.vocab, [found[i] for i in range(len(self.sources))])
+        return training.detokenize(self.vocab, [found[i] for i in range(len(self.sources))], self.subwords)
 
     def order(self, indices: np.ndarray) -> list[np.ndarray]:
         """Positions sorted by source length, in groups of :data:`GROUP` (less padding, fewer steps wasted)."""
@@ -152,7 +154,7 @@ class TranslationTask(RaggedTask):
         from translation.data import training
 
         return [np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-                for text in training.detokenize(self.vocab, outputs)]
+                for text in training.detokenize(self.vocab, outputs, self.subwords)]
 
     def accuracy(self, accuracy_log: Path) -> Accuracy:
         from translation.accuracy import bleu

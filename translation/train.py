@@ -146,7 +146,8 @@ class Translation(Workload):
         args, cfg, world = self.args, self.cfg, self.world
         with distributed.main_first(world):
             self.root = Path(args.data_dir) if args.data_dir else mini.ensure()
-        self.vocab = training.Vocab.load(self.root / f"vocab.bpe.{training.merges(self.root)}")
+        self.subwords = training.Subwords.of(self.root)
+        self.vocab = self.subwords.vocab()
         self.train_set = training.Parallel.load(self.root, self.vocab, cfg.max_length)
         test = training.TestSet.load(self.root, self.vocab)
         count = args.eval_sentences or len(test.src)
@@ -201,7 +202,7 @@ class Translation(Workload):
 
     def merge(self, parts: list[list[tuple[int, list[int]]]]) -> dict[str, float]:
         found = dict(pair for part in parts for pair in part)
-        hypotheses = training.detokenize(self.vocab, [found[i] for i in range(len(self.test.src))])
+        hypotheses = training.detokenize(self.vocab, [found[i] for i in range(len(self.test.src))], self.subwords)
         return {"BLEU": training.bleu(hypotheses, self.test.references) / 100}
 
     def checkpoint_meta(self) -> dict:

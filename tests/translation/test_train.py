@@ -135,3 +135,26 @@ def test_gnmt_mini_recipe_reaches_bleu_25_and_the_log_passes_the_checker(tmp_pat
     assert result["reached_target"] and result["metrics"]["BLEU"] >= 0.25 and result["epochs"] < cfg.epochs
     assert capsys.readouterr().out.count("RESULT,gnmt,1,") == 1
     assert "SUCCESS" in checker_says(tmp_path / "mlperf_train_log.txt")
+
+
+def test_transformer_reads_a_sentencepiece_folder(tmp_path, mini_root):
+    # The Transformer's real data (download_dataset.sh --dataset wmt17) is sentencepiece'd, not BPE'd: the same
+    # raw files of the mini set prepared that way train and evaluate alike.
+    import shutil
+
+    from translation.data import training, wmt
+
+    folder = tmp_path / "wmt17"
+    folder.mkdir()
+    for name in ("train.en", "train.de", "newstest2013.en", "newstest2013.de", "newstest2014-deen-src.en.sgm",
+                 "newstest2014-deen-ref.de.sgm"):
+        shutil.copy(mini_root / name, folder / name)
+    wmt.prepare_sentencepiece(folder, vocab_size=600, progress=False, sample=0, workers=1)
+    subwords = training.Subwords.of(folder)
+    assert (subwords.kind, subwords.size) == ("spm", 600)
+    refs = training.read(folder / "newstest2014.de")[:5]
+    pieces = wmt.encode_pieces(refs, folder / "spm.ende.600.model")
+    assert subwords.text(pieces) == refs  # pieces back to the raw text
+    out = tmp_path / "run"
+    assert run_train(out, folder, "--config", "transformer-mini", "--max-steps", "2") == 0
+    assert json.loads((out / "model.json").read_text())["vocab_size"] == len(subwords.vocab())

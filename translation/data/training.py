@@ -1,12 +1,16 @@
 """What training, evaluation and inference read from a prepared WMT folder (the real one or the mini set): the shared
 subword vocabulary, sentences as token ids, length-bucketed batches, and the raw references BLEU is scored on.
 
-A prepared folder (``translation.data.wmt.prepare``) holds, for ``M`` BPE merges::
+A prepared folder holds one of two subword schemes (:class:`Subwords` finds which). GNMT's
+(``translation.data.wmt.prepare``, also the mini set's), for ``M`` BPE merges::
 
     vocab.bpe.M                                one subword a line (its first field), both languages together
     train.tok.clean.bpe.M.{en,de}              the training pairs, tokenized, cleaned, BPE'd
     newstest2014.tok.bpe.M.en                  the test source, as the model reads it
     newstest2014.de                            the raw German reference BLEU is scored against
+
+and the Transformer's (``wmt.prepare_sentencepiece``), for ``V`` pieces: ``spm.ende.V.model`` and ``.vocab``,
+``train.spm.V.{en,de}``, ``newstest2014.spm.V.en`` and the same raw reference.
 
 The vocabulary puts the GNMT reference's four special tokens first (``<pad>``, ``<unk>``, ``<s>``, ``</s>``: ids 0
 to 3, the models' PAD, UNK, BOS and EOS) and pads its size to a multiple of 8, as the reference does for tensor
@@ -73,19 +77,54 @@ class Vocab:
         return " ".join(out)
 
 
-def merges(root: str | os.PathLike) -> int:
-    """The BPE merge count of a prepared folder, from its one ``vocab.bpe.M``."""
-    found = sorted(int(m.group(1)) for p in Path(root).glob("vocab.bpe.*") if (m := _VOCAB.match(p.name)))
-    if len(found) != 1:
-        what = "no vocab.bpe.<merges>" if not found else f"several vocabularies ({', '.join(map(str, found))} merges)"
-        raise DataError(f"{root}: {what}; prepare the folder with ./download_dataset.sh or python -m translation.mini")
-    return found[0]
+_SPM = re.compile(r"^spm\.ende\.(\d+)\.model$")
 
 
-def bpe_file(root: str | os.PathLike, stem: str, lang: str, merges_: int) -> Path:
-    """``train.tok.clean.bpe.M.en`` for the train split, ``<stem>.tok.bpe.M.<lang>`` for a test or dev set."""
-    name = f"{stem}.tok.clean.bpe.{merges_}.{lang}" if stem == wmt.TRAIN else f"{stem}.tok.bpe.{merges_}.{lang}"
-    return _existing(Path(root) / name)
+@dataclasses.dataclass(frozen=True)
+class Subwords:
+    """The subword scheme of a prepared folder: its vocabulary file, the files of each split, and how a line of
+    subwords becomes plain text again."""
+
+    root: Path
+    kind: str  # "bpe" or "spm"
+    size: int  # BPE merges or sentencepiece pieces
+
+    @classmethod
+    def of(cls, root: str | os.PathLike) -> Subwords:
+        """The one scheme ``root`` was prepared with; DataError for none or several."""
+        root = Path(root)
+        found = sorted([("bpe", int(m.group(1))) for p in root.glob("vocab.bpe.*") if (m := _VOCAB.match(p.name))]
+                       + [("spm", int(m.group(1))) for p in root.glob("spm.ende.*.model")
+                          if (m := _SPM.match(p.name))])
+        if len(found) != 1:
+            what = ("no vocab.bpe.<merges> or spm.ende.<pieces>.model" if not found else
+                    "several vocabularies (" + ", ".join(f"{k} {n}" for k, n in found) + ")")
+            raise DataError(f"{root}: {what}; prepare the folder with ./download_dataset.sh or python -m "
+                            "translation.mini")
+        return cls(root, *found[0])
+
+    @property
+    def vocab_file(self) -> Path:
+        name = f"vocab.bpe.{self.size}" if self.kind == "bpe" else f"spm.ende.{self.size}.vocab"
+        return _existing(self.root / name)
+
+    def file(self, stem: str, lang: str) -> Path:
+        """A split's subword file: ``train.tok.clean.bpe.M.en``, ``newstest2014.tok.bpe.M.en``,
+        ``train.spm.V.en``, ..."""
+        if self.kind == "spm":
+            return _existing(self.root / f"{stem}.spm.{self.size}.{lang}")
+        clean = ".clean" if stem == wmt.TRAIN else ""
+        return _existing(self.root / f"{stem}.tok{clean}.bpe.{self.size}.{lang}")
+
+    def vocab(self) -> Vocab:
+        return Vocab.load(self.vocab_file)
+
+    def text(self, lines: Iterable[str]) -> list[str]:
+        """Lines of target-language subwords -> plain text: BPE undone and Moses-detokenized, or sentencepiece's
+        pieces decoded."""
+        if self.kind == "spm":
+            return wmt.decode_pieces(lines, self.root / f"spm.ende.{self.size}.model")
+        return wmt.detokenize(wmt.remove_bpe(lines), TARGET)
 
 
 def _existing(path: Path) -> Path:
@@ -115,8 +154,8 @@ class Parallel:
     def load(cls, root: str | os.PathLike, vocab: Vocab, max_length: int | None = None) -> Parallel:
         """The training pairs, dropping those with a side longer than ``max_length`` subwords: the reference's
         ``max_sequence_length`` with method ``discard``."""
-        m = merges(root)
-        src_lines, tgt_lines = (read(bpe_file(root, wmt.TRAIN, lang, m)) for lang in (SOURCE, TARGET))
+        subwords = Subwords.of(root)
+        src_lines, tgt_lines = (read(subwords.file(wmt.TRAIN, lang)) for lang in (SOURCE, TARGET))
         if len(src_lines) != len(tgt_lines):
             raise DataError(f"{root}: train has {len(src_lines)} {SOURCE} and {len(tgt_lines)} {TARGET} lines")
         pairs = [(vocab.encode(s), vocab.encode(t)) for s, t in zip(src_lines, tgt_lines, strict=True)]
@@ -137,8 +176,7 @@ class TestSet:
 
     @classmethod
     def load(cls, root: str | os.PathLike, vocab: Vocab, stem: str = wmt.TEST) -> TestSet:
-        m = merges(root)
-        src = [vocab.encode(line) for line in read(bpe_file(root, stem, SOURCE, m))]
+        src = [vocab.encode(line) for line in read(Subwords.of(root).file(stem, SOURCE))]
         refs = read(_existing(Path(root) / f"{stem}.{TARGET}"))
         if len(src) != len(refs):
             raise DataError(f"{root}: {stem} has {len(src)} source lines and {len(refs)} references")
@@ -181,9 +219,9 @@ def collate(data: Parallel, indices: Sequence[int]) -> tuple[np.ndarray, np.ndar
     return src, src_lengths, tgt_in, tgt_out
 
 
-def detokenize(vocab: Vocab, hypotheses: Sequence[Sequence[int]]) -> list[str]:
-    """Decoded ids -> plain German text: subwords joined, BPE undone, Moses detokenization."""
-    return wmt.detokenize(wmt.remove_bpe(vocab.decode(h) for h in hypotheses), TARGET)
+def detokenize(vocab: Vocab, hypotheses: Sequence[Sequence[int]], subwords: Subwords) -> list[str]:
+    """Decoded ids -> plain German text (:meth:`Subwords.text`)."""
+    return subwords.text([vocab.decode(h) for h in hypotheses])
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
