@@ -15,37 +15,26 @@ def mini_root() -> Path:
     return mini.ensure()
 
 
-@pytest.fixture(scope="session")
-def gnmt_checkpoint(tmp_path_factory, mini_root) -> Path:
-    """The mini GNMT trained for 60 steps through train.py (a --max-steps run, seconds), as a checkpoint: the tests
-    check plumbing (export, parity, LoadGen), not translations."""
-    from translation import train
+def trained_and_exported(out: Path, root: Path, model: str, steps: int) -> Path:
+    """``<model>-mini`` trained for ``steps`` through train.py (a --max-steps run, seconds) and exported
+    (TorchScript and ONNX) through export.py's parity check on the test sentences: the tests check plumbing
+    (export, parity, LoadGen), not translations. The export folder."""
+    from translation import export, train
 
-    out = tmp_path_factory.mktemp("gnmt")
-    argv = [
-        "--config",
-        "gnmt-mini",
-        "--data-dir",
-        str(mini_root),
-        "--output",
-        str(out),
-        "--max-steps",
-        "60",
-        "--eval-sentences",
-        "8",
-        "--threads",
-        "2",
-        "--quiet",
-    ]
+    argv = ["--config", f"{model}-mini", "--data-dir", str(root), "--output", str(out), "--max-steps", str(steps),
+            "--eval-sentences", "8", "--threads", "2", "--quiet"]
     assert train.main(train.get_args_parser().parse_args(argv)) == 0
-    return out
+    argv = ["--checkpoint", str(out), "--parity-sentences", str(TEST_SENTENCES)]
+    assert export.main(export.get_args_parser().parse_args(argv)) == 0
+    return out / "export"
 
 
 @pytest.fixture(scope="session")
-def gnmt_export(gnmt_checkpoint, mini_root) -> Path:
-    """The tiny GNMT exported (TorchScript and ONNX) through export.py's parity check on the test sentences."""
-    from translation import export
+def gnmt_export(tmp_path_factory, mini_root) -> Path:
+    return trained_and_exported(tmp_path_factory.mktemp("gnmt"), mini_root, "gnmt", 60)
 
-    argv = ["--checkpoint", str(gnmt_checkpoint), "--parity-sentences", str(TEST_SENTENCES)]
-    assert export.main(export.get_args_parser().parse_args(argv)) == 0
-    return gnmt_checkpoint / "export"
+
+@pytest.fixture(scope="session")
+def transformer_export(tmp_path_factory, mini_root) -> Path:
+    # 200 steps: it has learnt to end its sentences, so decoding stays cheap (the step keeps no cache)
+    return trained_and_exported(tmp_path_factory.mktemp("transformer"), mini_root, "transformer", 200)

@@ -23,25 +23,10 @@ def run(argv) -> int:
     return infer.main(infer.cli.parse_args(infer.get_args_parser(), argv, infer.PROFILES))
 
 
-def common(backend, scenario, model_dir, root, out) -> list[str]:
-    return [
-        "--profile",
-        f"gnmt-{backend}",
-        "--model-dir",
-        str(model_dir),
-        "--dataset-path",
-        str(root),
-        "--scenario",
-        scenario,
-        "--count",
-        str(TEST_SENTENCES),
-        "--samples-per-query",
-        "2",
-        "--threads",
-        "2",
-        "--output",
-        str(out),
-    ]
+def common(backend, scenario, model_dir, root, out, model="gnmt") -> list[str]:
+    return ["--profile", f"{model}-{backend}", "--model-dir", str(model_dir), "--dataset-path", str(root),
+            "--scenario", scenario, "--count", str(TEST_SENTENCES), "--samples-per-query", "2", "--threads", "2",
+            "--output", str(out)]
 
 
 @pytest.mark.parametrize(("backend", "scenario"), CASES, ids=[f"cpu-{s}-{b}" for b, s in CASES])
@@ -57,6 +42,15 @@ def test_accuracy_run(backend, scenario, gnmt_export, mini_root, tmp_path):
     assert sorted(log) == list(range(TEST_SENTENCES))
     texts = [data.tobytes().decode("utf-8") for _, data in sorted(log.items())]
     assert all("@@" not in t and "<unk>" not in t for t in texts)  # BPE undone, detokenized text
+
+
+@pytest.mark.parametrize("backend", infer.BACKENDS_OFFERED)
+def test_transformer_accuracy_run(backend, transformer_export, mini_root, tmp_path):
+    assert run([*common(backend, "Offline", transformer_export, mini_root, tmp_path, "transformer"), "--accuracy"]) == 0
+    figures = json.loads((tmp_path / "Offline" / "accuracy" / "results.json").read_text())["figures"]["accuracy"]
+    meta = json.loads((transformer_export / "export.json").read_text())
+    assert meta["model"] == "transformer" and meta["parity"][backend]["identical"] >= 0.99
+    assert figures["BLEU"] == pytest.approx(meta["parity"][backend]["BLEU"], abs=1e-6)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

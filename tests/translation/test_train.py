@@ -135,6 +135,13 @@ def test_gnmt_mini_recipe_reaches_bleu_25_and_the_log_passes_the_checker(tmp_pat
     assert result["reached_target"] and result["metrics"]["BLEU"] >= 0.25 and result["epochs"] < cfg.epochs
     assert capsys.readouterr().out.count("RESULT,gnmt,1,") == 1
     assert "SUCCESS" in checker_says(tmp_path / "mlperf_train_log.txt")
+    # Both backends translate the whole mini test set as PyTorch does (export's parity check, >= 99 % identical).
+    from translation import export
+
+    assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(tmp_path)])) == 0
+    meta = json.loads((tmp_path / "export" / "export.json").read_text())
+    assert meta["sentences"] == 500 and meta["pytorch_BLEU"] >= 25
+    assert all(p["identical"] >= 0.99 for p in meta["parity"].values()) and set(meta["parity"]) == set(export.FORMATS)
 
 
 def test_transformer_reads_a_sentencepiece_folder(tmp_path, mini_root):
