@@ -115,6 +115,8 @@ def main(args) -> int:
         reference = task.translate(*infer.eager_callables(model))
     parity = {}
     for fmt, parts in targets.items():
+        if fmt != "pytorch":  # as inference does beside another framework's sessions
+            infer.single_threaded_search()
         config = BackendConfig(threads=args.threads)
         encoder, step = (create_backend(fmt, config).load(str(parts[p])) for p in ("encoder", "step"))
         got = task.translate(*infer.backend_callables(name, encoder.predict, step.predict))

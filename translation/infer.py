@@ -75,6 +75,15 @@ def backend_callables(model: str, encoder_predict, step_predict) -> tuple:
     return encode, step
 
 
+def single_threaded_search() -> None:
+    """One torch thread for the beam search's small tensor operations beside another framework's sessions: torch's
+    pool, spin-waiting against onnxruntime's on the same cores, made GNMT's Offline runs 2 to 8 times slower on 2
+    cores (tests/bench/translation_bench.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def translate_ids(encode, step, sources, positions, search, device=None,
                   batch: int = GROUP) -> list[tuple[int, list[int]]]:
     """Beam-search translations of ``sources[positions]`` (id arrays, without EOS), in batches of similar length:
@@ -190,6 +199,8 @@ def make_task(args) -> TranslationTask:
     from loadgen.backends import BackendConfig, create_backend
 
     root = Path(args.dataset_path) if args.dataset_path else mini.ensure()
+    if args.backend != "pytorch":  # the pytorch backend sets torch's threads itself
+        single_threaded_search()
     step = create_backend(args.backend, BackendConfig(device=args.device, threads=args.threads)).load(args.step_model)
     return TranslationTask(root, args.model_name, step, args.count)
 
