@@ -97,6 +97,11 @@ class Task(abc.ABC):
         """The task's named metrics from ``mlperf_log_accuracy.json``; None where it has none."""
         return None
 
+    def accuracy_text(self, result: Accuracy) -> str:
+        """The line the benchmark's accuracy tool prints for ``result``: an accuracy run writes it to
+        ``accuracy.txt`` beside its log, where a submission's checker reads it (``accuracy=76.456%``, ``mAP=…``)."""
+        return result.text()
+
 
 def pad(arrays: Sequence[np.ndarray], value: float | int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stack arrays that differ in length on axis 0: ``(batch, longest, ...)`` filled with ``value``, and the
@@ -373,6 +378,12 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
     loadgen_error: list[BaseException] = []
     tester: threading.Thread | None = None
     exit_code = 1
+    audit_config = rs.audit_config
+    if rs.compliance is not None:
+        from loadgen.compliance import audit_config as compliance_audit
+
+        audit_config = str(out / "audit.config")
+        Path(audit_config).write_text(compliance_audit(rs.compliance, rs.model))
     try:
         settings = build_test_settings(rs, out)
         total = task.total_count
@@ -380,6 +391,10 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
             total = min(total, rs.count)
         perf_count = min(task.performance_count, total)
         if settings.performance_sample_count_override > total:
+            if rs.submission:
+                raise ValueError(f"--submission: the dataset holds {total} samples, fewer than the performance "
+                                 f"sample count of {settings.performance_sample_count_override} that "
+                                 f"{rs.model}'s rules require")
             # mlperf.conf's count is for the full dataset; a reduced set holds fewer samples than that.
             settings.performance_sample_count_override = total
 
@@ -395,7 +410,7 @@ def run(task: Task, backend: Backend, rs: RunSettings, output_dir: str | Path, *
 
         def start_test() -> None:
             try:
-                lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, rs.audit_config)
+                lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, audit_config)
             except Exception as exc:  # noqa: BLE001 - reported on the main thread
                 loadgen_error.append(exc)
             finally:
@@ -448,7 +463,9 @@ def plan_runs(args, model_name: str) -> list[tuple[RunSettings, Path]]:
                 max_time_s=args.max_time,
                 qps=args.qps, max_latency_s=latency, samples_per_query=args.samples_per_query,
                 performance_sample_count=args.performance_sample_count, config=args.config,
-                user_conf=args.user_conf, audit_config=args.audit_config)
+                user_conf=args.user_conf, audit_config=args.audit_config,
+                rng_seeds=getattr(args, "rng_seeds", None), submission=getattr(args, "submission", False),
+                compliance=getattr(args, "compliance", None))
             name = scenario if latency is None or len(latencies) == 1 else f"{scenario}-max-latency-{latency:g}s"
             runs.append((rs, Path(args.output) / name / rs.mode))
     return runs

@@ -44,6 +44,19 @@ RETIRED_RULES: Mapping[str, Mapping[str, float]] = {
     "dlrm": {"*.performance_sample_count_override": 204800, "Server.target_latency": 30},
 }
 
+# The RNG seeds of each inference round: the submission checker of a round refuses logs with other seeds. LoadGen
+# 6.0.17's built-in mlperf.conf holds v6.1's, and neither user.conf nor audit.config can change them (LoadGen reads
+# seeds from its built-in file only), so a run for another round sets them on the TestSettings. Values from the
+# rounds' mlperf.conf files (qsl_rng_seed, sample_index_rng_seed, schedule_rng_seed).
+RNG_SEEDS: Mapping[str, tuple[int, int, int]] = {
+    "v5.1": (1780908523862526354, 14771362308971278857, 18209322760996052031),
+    "v6.0": (2465351861681999779, 14276810075590677512, 3936089224930324775),
+    "v6.1": (2085463073848966840, 2747215439041700203, 16159082839903944936),
+}
+# The round a full-rules run is for when no --rng-seeds is given: the newest one whose checker still knows the
+# models of this suite that it knows at all (resnet and retinanet; v6.1 dropped retinanet).
+SUBMISSION_ROUND = "v6.0"
+
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|0[xX][0-9a-fA-F]+|\.\d+)$")
 
 
@@ -108,6 +121,15 @@ def retired_rules_conf(model: str) -> str:
     return "".join(f"{model}.{key} = {value!r}\n" for key, value in rules.items())
 
 
+# RunSettings fields that shorten or relax a run, with their flags: a --submission run refuses them. (--qps stays:
+# it is the Server target QPS and the other scenarios' expected rate, which user.conf may set as well.)
+SHORTENING: Mapping[str, str] = {
+    "count": "--count", "time_s": "--time", "max_time_s": "--max-time", "max_latency_s": "--max-latency",
+    "samples_per_query": "--samples-per-query", "performance_sample_count": "--performance-sample-count",
+    "config": "--config",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     """One LoadGen run: a scenario in one mode. ``__post_init__`` only validates."""
@@ -126,6 +148,9 @@ class RunSettings:
     config: str | None = None
     user_conf: str | None = None
     audit_config: str = "audit.config"
+    rng_seeds: str | None = None  # a round of RNG_SEEDS; None keeps LoadGen's built-in seeds
+    submission: bool = False  # full rules: nothing shortened (see SHORTENING)
+    compliance: str | None = None  # a compliance test (loadgen.compliance.TESTS): its audit.config replaces ours
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -144,6 +169,17 @@ class RunSettings:
             raise ValueError("--find-peak-performance applies to the Server scenario only")
         if self.find_peak_performance and self.accuracy:
             raise ValueError("--find-peak-performance and --accuracy exclude each other")
+        if self.compliance is not None:
+            if self.compliance not in ("TEST01", "TEST04"):
+                raise ValueError(f"unknown compliance test {self.compliance!r} (choose from TEST01, TEST04)")
+            if self.accuracy or self.find_peak_performance:
+                raise ValueError("a compliance test is a performance run: drop --accuracy and --find-peak-performance")
+        if self.rng_seeds is not None and self.rng_seeds not in RNG_SEEDS:
+            raise ValueError(f"unknown --rng-seeds {self.rng_seeds!r} (choose from {', '.join(RNG_SEEDS)})")
+        if self.submission:
+            typed = [flag for name, flag in SHORTENING.items() if getattr(self, name) is not None]
+            if typed:
+                raise ValueError(f"--submission runs under LoadGen's own rules; drop {', '.join(typed)}")
         for name in ("config", "user_conf"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
@@ -151,7 +187,8 @@ class RunSettings:
 
     @property
     def mode(self) -> str:
-        return "accuracy" if self.accuracy else "performance"
+        """The run's folder name: ``accuracy``, ``performance`` or the compliance test's."""
+        return self.compliance or ("accuracy" if self.accuracy else "performance")
 
 
 def user_conf_text(rs: RunSettings) -> str | None:
@@ -210,4 +247,25 @@ def build_test_settings(rs: RunSettings, conf_dir: str | os.PathLike):
         s.multi_stream_samples_per_query = rs.samples_per_query
     if rs.performance_sample_count is not None:
         s.performance_sample_count_override = rs.performance_sample_count
+    seeds = rs.rng_seeds or (SUBMISSION_ROUND if rs.submission else None)
+    if seeds is not None:
+        s.qsl_rng_seed, s.sample_index_rng_seed, s.schedule_rng_seed = RNG_SEEDS[seeds]
+    if rs.submission:
+        check_full_rules(rs, s)
     return s
+
+
+def check_full_rules(rs: RunSettings, s) -> None:
+    """Refuse a --submission run whose user.conf relaxes one of the built-in rules that the checker reads:
+    the minimum duration, the minimum query count and the performance sample count."""
+    builtin = lg.TestSettings()
+    builtin.FromConfig("", rs.model, rs.scenario, 0)
+    for retired_key, value in RETIRED_RULES.get(rs.model, {}).items():
+        scenario, key = retired_key.split(".", 1)
+        if key in ("min_query_count", "performance_sample_count_override") and scenario in ("*", rs.scenario):
+            setattr(builtin, key, int(value))
+    for key, what in (("min_duration_ms", "minimum duration"), ("min_query_count", "minimum query count"),
+                      ("performance_sample_count_override", "performance sample count")):
+        if getattr(s, key) < getattr(builtin, key):
+            raise ValueError(f"--submission: user.conf lowers the {what} ({key} {getattr(s, key)} < "
+                             f"{getattr(builtin, key)}, LoadGen's rule for {rs.model} {rs.scenario})")

@@ -124,3 +124,52 @@ def test_audit_config_is_read_by_loadgen(tmp_path):
     assert "Found Audit Config file" in (tmp_path / "out" / "mlperf_log_detail.txt").read_text()
     # Offline issues max(min_query_count, 1.1 * duration * qps) samples; with no duration the audit's 123 rules.
     assert parse_detail(tmp_path / "out" / "mlperf_log_detail.txt")["effective_samples_per_query"] == 123
+
+
+@pytest.mark.parametrize("round_", ["v5.1", "v6.0", "v6.1"])
+def test_rng_seeds_of_each_round_reach_the_detail_log(tmp_path, round_):
+    from loadgen.backends import create_backend
+    from loadgen.harness import run
+    from loadgen.report import parse_detail
+    from loadgen.settings import RNG_SEEDS
+    from tests.loadgen.conftest import IndexTask
+
+    rs = RunSettings(model="resnet50", scenario="Offline", qps=1000, time_s=0, count=64, rng_seeds=round_)
+    run(IndexTask(total=64, performance=64), create_backend("null"), rs, tmp_path / "out")
+    detail = parse_detail(tmp_path / "out" / "mlperf_log_detail.txt")
+    logged = tuple(int(detail[f"effective_{key}_rng_seed"]) for key in ("qsl", "sample_index", "schedule"))
+    assert logged == RNG_SEEDS[round_]
+
+
+def test_submission_runs_use_the_full_rules_and_v60_seeds(tmp_path):
+    from loadgen.settings import RNG_SEEDS
+
+    s = settings_for(tmp_path, model="retinanet", scenario="Offline", submission=True)
+    assert (s.min_duration_ms, s.min_query_count, s.performance_sample_count_override) == (600_000, 24576, 64)
+    assert (s.qsl_rng_seed, s.sample_index_rng_seed, s.schedule_rng_seed) == RNG_SEEDS["v6.0"]
+
+
+@pytest.mark.parametrize("kw", [dict(count=10), dict(time_s=5), dict(max_time_s=0), dict(max_latency_s=0.1),
+                                dict(performance_sample_count=8), dict(samples_per_query=2)])
+def test_submission_runs_refuse_shortening_flags(kw):
+    with pytest.raises(ValueError, match="--submission"):
+        RunSettings(model="resnet50", scenario="Offline", submission=True, **kw)
+
+
+def test_submission_runs_refuse_a_user_conf_that_relaxes_the_rules(tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text("resnet50.Offline.target_qps = 100\n")  # a target QPS is the submitter's to set
+    settings_for(tmp_path, model="resnet50", scenario="Offline", submission=True, user_conf=str(conf))
+    conf.write_text("resnet50.Offline.target_qps = 100\n*.*.min_duration = 1000\n")
+    with pytest.raises(ValueError, match="minimum duration"):
+        settings_for(tmp_path, model="resnet50", scenario="Offline", submission=True, user_conf=str(conf))
+
+
+def test_submission_refuses_a_dataset_smaller_than_the_performance_sample_count(tmp_path):
+    from loadgen.backends import create_backend
+    from loadgen.harness import run
+    from tests.loadgen.conftest import IndexTask
+
+    rs = RunSettings(model="retinanet", scenario="Offline", submission=True)
+    with pytest.raises(ValueError, match="holds 10 samples, fewer than .* 64"):
+        run(IndexTask(total=10, performance=10), create_backend("null"), rs, tmp_path / "out")
