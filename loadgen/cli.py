@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class UsageError(ValueError):
@@ -32,12 +33,20 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def demo_parser(prog: str, description: str | None, default_output: str, add_help: bool = True) -> ArgumentParser:
-    """The parser of every benchmark's ``demo``: one ``--output`` folder for everything the demo writes."""
+def demo_parser(prog: str, description: str | None, default_output: str, add_help: bool = True,
+                submission_runs: str | None = None) -> ArgumentParser:
+    """The parser of every benchmark's ``demo``: one ``--output`` folder for everything the demo writes, and, for
+    a benchmark whose demo also makes the runs of a submission tree, ``--submission`` (``submission_runs`` says
+    which runs)."""
     parser = ArgumentParser(prog=prog, description=description, add_help=add_help,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=default_output,
                         help=f"where everything goes (default: {default_output})")
+    if submission_runs is not None:
+        parser.add_argument("--submission", action="store_true",
+                            help=f"instead, the runs of a submission tree into <output>/submission-runs "
+                                 f"({submission_runs}), on the demo's model (trained first if there is none); "
+                                 "shortened by user.conf, so not valid for submission (default: False)")
     return parser
 
 
@@ -61,14 +70,14 @@ def demo_command(module, argv: Sequence[str]) -> Callable[[], int]:
 
 def demo_loadgen_run(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
                      scenario: str, qps: str, user_conf: str | os.PathLike, output: str | os.PathLike,
-                     accuracy: bool) -> int:
+                     accuracy: bool, extra: Sequence[str] = ()) -> int:
     """One LoadGen run of a demo: ``python -m <module>`` (a benchmark's infer) in a process of its own, because
-    LoadGen accepts one user.conf per process. Its exit status."""
+    LoadGen accepts one user.conf per process; ``extra`` flags after the others. Its exit status."""
     import subprocess
 
     cmd = [sys.executable, "-m", module, "--profile", profile, "--model-dir", str(model_dir), "--dataset-path",
            str(dataset), "--scenario", scenario, "--qps", qps, "--user-conf", str(user_conf), "--output", str(output)]
-    return subprocess.call(cmd + (["--accuracy"] if accuracy else []))
+    return subprocess.call(cmd + (["--accuracy"] if accuracy else []) + list(extra))
 
 
 def demo_loadgen_steps(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
@@ -82,6 +91,35 @@ def demo_loadgen_steps(module: str, profile: str, model_dir: str | os.PathLike, 
              functools.partial(demo_loadgen_run, module, profile, model_dir, dataset, scenario, qps, user_conf,
                                output, accuracy))
             for scenario, qps, accuracy in runs]
+
+
+def demo_submission_steps(module: str, profile: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
+                          runs: Sequence[tuple[str, str]], tests: Sequence[str], user_conf: str | os.PathLike,
+                          output: str | os.PathLike, rng_seeds: str = "v6.0") -> list[tuple[str, Callable[[], int]]]:
+    """The LoadGen runs a submission tree takes (``python -m loadgen.submission``), as demo steps: for each
+    ``(scenario, qps)``, a performance run, an accuracy run and each compliance test of ``tests``, all with the
+    RNG seeds of ``rng_seeds``. Shortened by ``user_conf``, so they show the tree, not a result to submit."""
+    import functools
+    from pathlib import Path
+
+    def compliance(scenario: str, qps: str, test: str) -> int:
+        # A test that ran and was verified is the tree's to record, passed or failed (a 3 s run on a shared
+        # machine can miss TEST01's 10 % by noise alone): the demo goes on, and says so.
+        status = demo_loadgen_run(module, profile, model_dir, dataset, scenario, qps, user_conf, output, False,
+                                  ("--rng-seeds", rng_seeds, "--compliance", test))
+        if status == EXIT_FAILURE and (Path(output) / scenario / test / "verify_performance.txt").is_file():
+            print(f"  (the demo goes on: {scenario} {test} failed a verification, which its verify_*.txt records)")
+            return 0
+        return status
+
+    steps = []
+    for scenario, qps in runs:
+        for mode, accuracy in (("performance", False), ("accuracy", True)):
+            steps.append((f"{scenario} {mode}",
+                          functools.partial(demo_loadgen_run, module, profile, model_dir, dataset, scenario, qps,
+                                            user_conf, output, accuracy, ("--rng-seeds", rng_seeds))))
+        steps += [(f"{scenario} {test}", functools.partial(compliance, scenario, qps, test)) for test in tests]
+    return steps
 
 
 def demo_files(train_dir: str | os.PathLike, infer_dir: str | os.PathLike, scenario: str = "<scenario>") -> str:
@@ -109,6 +147,22 @@ class TrainServeDemo:
     metric: str
     accuracy: Callable[[dict], str]
     label: str | None = None
+
+    def submission_runs(self, root: str | os.PathLike, train_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                        runs: Sequence[tuple[str, str]], tests: Sequence[str]) -> int:
+        """The runs of a submission tree (:func:`demo_submission_steps`) on the demo's exported model, trained and
+        exported first if ``train_dir`` has none. Its exit status."""
+        from pathlib import Path
+
+        train_dir = Path(train_dir)
+        steps = []
+        if not (train_dir / "export" / "export.json").is_file():
+            steps = [("train", demo_command(self.train, [*self.train_argv, "--output", train_dir, "--data-dir", root,
+                                                         "--quiet"])),
+                     ("export", demo_command(self.export, ["--checkpoint", train_dir]))]
+        steps += demo_submission_steps(f"{self.name}.infer", self.profile, train_dir / "export", root, runs, tests,
+                                       self.user_conf, runs_dir)
+        return demo_steps(f"{self.name} submission", steps)
 
     def run(self, root: str | os.PathLike, train_dir: str | os.PathLike, infer_dir: str | os.PathLike) -> int:
         """The steps, stopping at the first failure (its exit status), then the summary; 0 when all ran."""
@@ -233,7 +287,8 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str],
     Defaults are ``None`` where a ``--profile`` may supply the value; :func:`parse_args` fills them in.
     ``model_name_default`` says in ``--model-name``'s help where its value comes from when not typed.
     """
-    from loadgen.settings import SCENARIOS  # here, so that this module needs only the standard library
+    # here, so that this module needs only the standard library
+    from loadgen.settings import RNG_SEEDS, SCENARIOS, SUBMISSION_ROUND
 
     g = parser.add_argument_group("LoadGen harness")
     g.add_argument("--profile", default=None, help="preset of backend/model/dataset flags (default: None)")
@@ -248,6 +303,15 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str],
     g.add_argument("--accuracy", action="store_true", help="run in accuracy mode (default: False)")
     g.add_argument("--find-peak-performance", action="store_true",
                    help="LoadGen's FindPeakPerformance mode, Server only (default: False)")
+    g.add_argument("--find-server-qps", action="store_true",
+                   help="search for the highest Server target QPS LoadGen judges VALID at the model's latency bound: "
+                        "an Offline run, short Server runs, then confirming runs under the other flags' settings "
+                        "(LoadGen's rules unless shortened); needs --scenario Server (default: False)")
+    g.add_argument("--search-time", type=positive(float), default=10.0,
+                   help="seconds of each Offline and short Server run of --find-server-qps (default: 10)")
+    g.add_argument("--search-precision", type=positive(float), default=0.02,
+                   help="--find-server-qps stops when a VALID and an INVALID rate are within this fraction "
+                        "(default: 0.02)")
     g.add_argument("--count", type=positive(int), default=None,
                    help="dataset items to use, and the query count of a quick run (default: all)")
     g.add_argument("--time", type=positive(float, allow_zero=True), default=None,
@@ -279,6 +343,17 @@ def add_inference_args(parser: argparse.ArgumentParser, backends: Sequence[str],
                    help="LoadGen user.conf (default: None)")
     g.add_argument("--audit-config", "--audit_conf", dest="audit_config", default="audit.config",
                    help="compliance audit.config; LoadGen applies it if the file exists (default: audit.config)")
+    g.add_argument("--submission", action="store_true",
+                   help="a run for a submission: LoadGen's own rules with nothing shortened (600 s, the full "
+                        "accuracy set, mlperf.conf's sample counts; flags that shorten a run are refused) and the "
+                        "RNG seeds of --rng-seeds (default: False)")
+    g.add_argument("--rng-seeds", choices=list(RNG_SEEDS), default=None,
+                   help="the inference round whose RNG seeds LoadGen uses; its submission checker accepts only "
+                        f"those (default: {SUBMISSION_ROUND} with --submission, else LoadGen's built-in, v6.1)")
+    g.add_argument("--compliance", choices=["TEST01", "TEST04"], default=None,
+                   help="run a compliance test into <output>/<scenario>/<TEST>/ and verify it against the "
+                        "scenario's performance run (and, TEST01, its accuracy run), which must be there "
+                        "(default: None)")
     g.add_argument("--output", default="results", help="folder for LoadGen logs and results (default: results)")
     g.add_argument("--framework-logs", action="store_true",
                    help="show TensorFlow's and TFLite's start-up notices, hidden by default; the same as "
@@ -389,9 +464,80 @@ def _plan(args: argparse.Namespace, prog: str):
 
 def _execute(args: argparse.Namespace, make_task, prog: str) -> int:
     runs = _plan(args, prog)
+    if getattr(args, "find_server_qps", False):
+        return _find_server_qps(args, make_task, prog, runs)
     if len(runs) > 1:
-        return _run_in_children(args, make_task, prog, len(runs))
+        return _run_in_children(args, make_task, prog, runs)
     return _execute_one(args, make_task, prog, runs[0])
+
+
+def _find_server_qps(args: argparse.Namespace, make_task, prog: str, runs) -> int:
+    """--find-server-qps: :func:`loadgen.server_qps.search`, each run in a process of its own; the record
+    (``server_qps_search.json``) and its plot in ``<output>/Server-qps-search/``."""
+    import dataclasses
+    import math
+    from pathlib import Path
+
+    from loadgen import server_qps
+    from loadgen.report import write_json_atomic
+
+    if [rs.scenario for rs, _ in runs] != ["Server"] or args.accuracy or args.find_peak_performance:
+        die(prog, "--find-server-qps runs performance runs of the Server scenario alone: use --scenario Server "
+                  "without --accuracy, --find-peak-performance or several --max-latency values")
+    try:
+        knobs = server_qps.SearchSettings(search_s=args.search_time, precision=args.search_precision)
+    except ValueError as exc:
+        die(prog, str(exc))
+    server, _ = runs[0]
+    folder = Path(args.output) / "Server-qps-search"
+
+    def measure(phase: str, qps: float, seconds: float | None, name: str) -> server_qps.Step:
+        scenario = "Offline" if phase == "offline" else "Server"
+        if seconds is None:  # a confirming run: the user's own settings at this rate
+            rs = dataclasses.replace(server, qps=qps)
+        else:  # a short run with no cap on its time. Offline's sample count is sized to fill it (mlperf.conf's
+            # 24,576 would take minutes); a Server run ends when it has lasted `seconds` (and met --count, if given).
+            count = max(1, math.ceil(qps * seconds * 1.1)) if scenario == "Offline" else server.count
+            rs = dataclasses.replace(server, scenario=scenario, qps=qps, time_s=seconds, max_time_s=0, count=count,
+                                     submission=False)
+        out = folder / name
+        code = _run_planned_in_child(args, make_task, prog, (rs, out))
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            raise KeyboardInterrupt
+        return server_qps.step_from_run(phase, qps, out)
+
+    def progress(step: server_qps.Step) -> None:
+        if step.phase == "coarse":
+            verdict = "within the latency bound" if step.within_bound else "over the latency bound"
+        else:
+            verdict = "VALID" if step.valid else "INVALID"
+        achieved = "n/a" if step.qps is None else f"{step.qps:.1f}"
+        latency = "" if step.percentile_latency_s is None else f", latency {1e3 * step.percentile_latency_s:.2f} ms"
+        print(f"  {step.phase} run at {step.target_qps:.1f} QPS: {verdict}, {achieved}/s{latency}", flush=True)
+
+    try:
+        found = server_qps.search(measure, knobs, progress)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    record = found.as_json(knobs) | {"model": server.model, "backend": args.backend, "model_file": args.model}
+    write_json_atomic(folder / "server_qps_search.json", record)
+    bound = next((s for s in reversed(found.steps) if s.phase != "offline"), None)
+    bound_s = None
+    if bound is not None:
+        from loadgen.report import parse_detail
+
+        detail = Path(bound.folder) / "mlperf_log_detail.txt"
+        if detail.is_file():
+            bound_s = parse_detail(detail).get("effective_target_latency_ns", 0) / 1e9 or None
+    server_qps.plot(folder / "server_qps_search.png", found, f"{server.model} Server QPS search ({args.backend})",
+                    bound_s)
+    if found.server_qps is None:
+        print(f"{prog}: no Server rate was confirmed VALID (Offline {found.offline_qps:.1f} samples/s); "
+              f"record in {folder}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"Server QPS {found.server_qps:.1f} (VALID, confirmed), Offline {found.offline_qps:.1f} samples/s, "
+          f"Server/Offline {found.ratio:.3f}; record and plot in {folder}", flush=True)
+    return 0
 
 
 def _execute_one(args: argparse.Namespace, make_task, prog: str, planned) -> int:
@@ -399,6 +545,14 @@ def _execute_one(args: argparse.Namespace, make_task, prog: str, planned) -> int
     from loadgen.harness import RunAborted, run
 
     rs, out = planned
+    if rs.compliance is not None:
+        needed = [out.parent / "performance" / "mlperf_log_detail.txt"]
+        if rs.compliance == "TEST01":
+            needed.append(out.parent / "accuracy" / "mlperf_log_accuracy.json")
+        missing = [str(path) for path in needed if not path.is_file()]
+        if missing:
+            die(prog, f"{rs.compliance} is verified against this scenario's runs; run them first with the same "
+                      f"--output (missing: {', '.join(missing)})")
     try:
         cls = backend_class(args.backend)
         if cls.needs_model and not args.model:
@@ -429,10 +583,36 @@ def _execute_one(args: argparse.Namespace, make_task, prog: str, planned) -> int
     verdict = "accuracy run" if result.valid is None else ("VALID" if result.valid else "INVALID")
     acc = f" {result.accuracy.text()}" if result.accuracy is not None else ""
     print(f"  {verdict}{acc}; logs and results.json in {out}", flush=True)
+    if rs.compliance is not None:
+        return _verify_compliance(rs.compliance, out, task, prog)
     return 0
 
 
-def _child(args: argparse.Namespace, make_task, prog: str, index: int, parent: int) -> None:
+def _verify_compliance(test: str, out, task, prog: str) -> int:
+    """Verify a compliance run (:func:`loadgen.compliance.verify`) and print its verdicts; 1 if it failed."""
+    from loadgen import compliance
+
+    def metric(log):
+        result = task.accuracy(log)
+        if result is None:
+            raise ValueError("the task has no accuracy metric")
+        return task.accuracy_text(result), result.metrics[0].value
+
+    try:
+        report = compliance.verify(test, out.parent, metric)
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: error: {test} could not be verified: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if report.accuracy is not None:
+        print(f"  {test} accuracy: {report.accuracy.lines[-1]} (verify_accuracy.txt)")
+        if report.accuracy_fallback is not None:
+            print(f"  {test} accuracy, second path: {report.accuracy_fallback}")
+    print(f"  {test} performance: {report.performance.lines[-1]} (verify_performance.txt)")
+    print(f"  {test} {'passed' if report.passed else 'FAILED'}; files in {out}", flush=True)
+    return 0 if report.passed else EXIT_FAILURE
+
+
+def _child(args: argparse.Namespace, make_task, prog: str, planned, parent: int) -> None:
     """One run of the plan, in a child process started by :func:`_run_in_children` (spawn: a fresh interpreter)."""
     import signal
 
@@ -444,7 +624,7 @@ def _child(args: argparse.Namespace, make_task, prog: str, index: int, parent: i
     end_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before the kernel was told
         os._exit(EXIT_FAILURE)
-    code = _guarded(prog, lambda: _execute_one(args, make_task, prog, _plan(args, prog)[index]))
+    code = _guarded(prog, lambda: _execute_one(args, make_task, prog, planned))
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
@@ -471,7 +651,7 @@ def _importable(factory):
     return found
 
 
-def _run_in_children(args: argparse.Namespace, make_task, prog: str, count: int) -> int:
+def _run_in_children(args: argparse.Namespace, make_task, prog: str, runs) -> int:
     """Run each entry of the plan in a fresh process, in turn, as the reference harness did.
 
     LoadGen keeps state per process (it reads its built-in mlperf.conf once and flags a second user conf as
@@ -481,36 +661,44 @@ def _run_in_children(args: argparse.Namespace, make_task, prog: str, count: int)
     a SIGINT or SIGTERM sent to this process alone (``kill``, a scheduler, ``timeout``) are forwarded to the
     running child, which ends its run cleanly and writes its failure report; no later run starts.
     """
+    status = 0
+    for planned in runs:
+        code = _run_planned_in_child(args, make_task, prog, planned)
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            return code
+        status = status or code
+    return status
+
+
+def _run_planned_in_child(args: argparse.Namespace, make_task, prog: str, planned) -> int:
+    """One ``(RunSettings, folder)`` run in a fresh process (see :func:`_run_in_children`): its exit status,
+    130 if it or this process was interrupted, 143 if it ended on SIGTERM."""
     import multiprocessing
     import signal
 
     spawn = multiprocessing.get_context("spawn")  # not fork: LoadGen's and the frameworks' threads do not survive it
-    make_task = _importable(make_task)
-    status = 0
-    for index in range(count):
-        child = spawn.Process(target=_child, args=(args, make_task, prog, index, os.getpid()),
-                              name=f"{prog} run {index}")
+    child = spawn.Process(target=_child, args=(args, _importable(make_task), prog, planned, os.getpid()),
+                          name=f"{prog} {planned[0].scenario} {planned[0].mode}")
 
-        def forward(signum, frame, child=child):
-            if child.pid is not None:
-                os.kill(child.pid, signum)
+    def forward(signum, frame):
+        if child.pid is not None:
+            os.kill(child.pid, signum)
 
-        previous = signal.signal(signal.SIGTERM, forward)
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
         try:
-            try:
-                child.start()
-                child.join()
-            except KeyboardInterrupt:
-                if child.pid is not None:
-                    os.kill(child.pid, signal.SIGINT)
-                child.join()
-                return EXIT_INTERRUPTED
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        code = child.exitcode
-        if code in (EXIT_INTERRUPTED, -signal.SIGINT):
+            child.start()
+            child.join()
+        except KeyboardInterrupt:
+            if child.pid is not None:
+                os.kill(child.pid, signal.SIGINT)
+            child.join()
             return EXIT_INTERRUPTED
-        if code == -signal.SIGTERM:
-            return 128 + signal.SIGTERM
-        status = status or code
-    return status
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    code = child.exitcode
+    if code in (EXIT_INTERRUPTED, -signal.SIGINT):
+        return EXIT_INTERRUPTED
+    if code == -signal.SIGTERM:
+        return EXIT_TERMINATED
+    return code

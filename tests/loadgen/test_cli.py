@@ -80,3 +80,42 @@ def test_demo_steps_stop_at_the_first_failure_with_one_line_naming_it(capsys):
     out, err = capsys.readouterr()
     assert out.splitlines() == ["== toy demo: first", "== toy demo: second"]
     assert err == "toy demo: second failed (exit 3)\n"
+
+
+def test_compliance_runs_are_verified_through_the_cli(tmp_path):
+    # The performance and accuracy runs of a scenario, then TEST01 through the CLI: its logs and both
+    # verification files in <output>/Offline/TEST01/, with the v6.0 seeds asked for.
+    base = [sys.executable, "-m", "loadgen", "--profile", "null", "--scenario", "Offline", "--qps", "20000",
+            "--time", "0", "--count", "2000", "--dataset-size", "256", "--rng-seeds", "v6.0", "--output",
+            str(tmp_path)]
+    for extra in ([], ["--accuracy"]):
+        assert subprocess.run(base + extra, capture_output=True, text=True).returncode == 0
+    proc = subprocess.run(base + ["--compliance", "TEST01"], capture_output=True, text=True)
+    folder = tmp_path / "Offline" / "TEST01"
+    # The performance check compares two runs of the null backend, whose rate a busy machine moves by more than
+    # the 10 % the rule allows; what this test checks is that the CLI ran and verified the test.
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (folder / "verify_accuracy.txt").read_text().splitlines()[-1] == "TEST PASS"
+    assert (folder / "verify_performance.txt").read_text().splitlines()[-1].startswith("TEST ")
+    assert "TEST01 accuracy: TEST PASS" in proc.stdout
+    assert '"value": 2465351861681999779' in (folder / "mlperf_log_detail.txt").read_text()
+
+
+def test_find_server_qps_records_its_search_through_the_cli(tmp_path):
+    # Each run of the search in a process of its own; the record and the plot beside the runs' folders.
+    proc = subprocess.run([sys.executable, "-m", "loadgen", "--profile", "null", "--scenario", "Server",
+                           "--find-server-qps", "--search-time", "0.5", "--search-precision", "0.5", "--time", "1",
+                           "--max-time", "0", "--no-trace", "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=280)
+    folder = tmp_path / "Server-qps-search"
+    assert proc.returncode in (0, 1), proc.stderr  # 1 when a busy machine confirms no rate: the record says so
+    import json
+
+    record = json.loads((folder / "server_qps_search.json").read_text())
+    phases = [step["phase"] for step in record["steps"]]
+    assert phases[:2] == ["offline", "offline"] and "coarse" in phases and record["offline_qps"] > 0
+    assert (folder / "server_qps_search.png").is_file()
+    for step in record["steps"]:
+        assert (tmp_path / "Server-qps-search" / step["folder"].split("/")[-1] / "results.json").is_file()
+    if proc.returncode == 0:
+        assert "confirm" in phases and record["steps"][-1]["valid"] and "Server QPS" in proc.stdout
