@@ -55,9 +55,14 @@ def top1(accuracy_log: str | Path, labels: Sequence[int], dtype: str = "int64") 
     return Accuracy((Metric("top1", good / total, "fraction"),), {"good": good, "total": total})
 
 
+def line(result: Accuracy) -> str:
+    """The reference tool's line (accuracy-imagenet.py), which the submission checker reads from accuracy.txt."""
+    return f"accuracy={100 * result['top1']:.3f}%, good={result['good']}, total={result['total']}"
+
+
 def main(args) -> int:
     return command(PROG, lambda: top1(args.mlperf_accuracy_file, read_labels(args.imagenet_val_file), args.dtype),
-                   lambda r: f"accuracy={100 * r['top1']:.3f}%, good={r['good']}, total={r['total']}")
+                   line)
 
 
 if __name__ == "__main__":

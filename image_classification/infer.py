@@ -74,6 +74,9 @@ class ImageNetTask(InMemoryTask):
     def accuracy(self, accuracy_log: Path) -> Accuracy:
         return accuracy.top1(accuracy_log, self.labels)
 
+    def accuracy_text(self, result: Accuracy) -> str:
+        return accuracy.line(result)
+
 
 def resolve(args) -> None:
     """Fill what the user left out: model file, mlperf.conf's model name, image size and preset from the

@@ -171,6 +171,11 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
         queries=None if queries is None else int(queries), tiles=_tiles(detail, latencies), accuracy=accuracy,
         output_dir=str(out), files=files,
         loadgen_errors=[str(e) for e in detail.get("error_invalid_config[]", []) + detail.get("error_runtime[]", [])])
+    if accuracy is not None:
+        from loadgen.data import write_atomic
+
+        write_atomic(out / "accuracy.txt", task.accuracy_text(accuracy) + "\n")
+        files["accuracy.txt"] = str(out / "accuracy.txt")
     if latencies is not None and len(latencies):
         png = out / "latency_histogram.png"
         write_histogram(png, latencies, f"{rs.model} {rs.scenario} {rs.mode}", result.tiles)

@@ -48,9 +48,13 @@ def auc(accuracy_log: str | Path) -> Accuracy:
                     {"rows": int(len(labels)), "samples": samples})
 
 
+def line(result: Accuracy) -> str:
+    """The tool's line, also written to accuracy.txt beside a LoadGen accuracy run."""
+    return f"{result.text()}, rows={result['rows']}, samples={result['samples']}"
+
+
 def main(args) -> int:
-    return command(PROG, lambda: auc(args.mlperf_accuracy_file),
-                   lambda r: f"{r.text()}, rows={r['rows']}, samples={r['samples']}")
+    return command(PROG, lambda: auc(args.mlperf_accuracy_file), line)
 
 
 if __name__ == "__main__":

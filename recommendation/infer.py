@@ -133,6 +133,9 @@ class CriteoTask(RaggedTask):
     def accuracy(self, accuracy_log: Path) -> Accuracy:
         return accuracy.auc(accuracy_log)
 
+    def accuracy_text(self, result: Accuracy) -> str:
+        return accuracy.line(result)
+
 
 def resolve(args) -> None:
     """Fill what the user left out: model file, mlperf.conf's model name, the hashing from export.json."""

@@ -79,9 +79,15 @@ def bleu(accuracy_log: str | Path, dataset: str | Path, tokenized: bool = False,
     return Accuracy(tuple(metrics), {"sentences": len(references)})
 
 
+def line(result: Accuracy) -> str:
+    """The reference tool's ``BLEU: xx.x`` (process_accuracy.py), also written to accuracy.txt beside a LoadGen
+    accuracy run."""
+    return ", ".join(f"{m.name.replace('_', ' ')}: {m.value:.1f}" for m in result.metrics)
+
+
 def main(args) -> int:
     return command(PROG, lambda: bleu(args.mlperf_accuracy_file, args.dataset_path, args.tokenized_bleu, args.count),
-                   lambda r: ", ".join(f"{m.name.replace('_', ' ')}: {m.value:.1f}" for m in r.metrics))
+                   line)
 
 
 if __name__ == "__main__":

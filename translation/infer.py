@@ -170,6 +170,11 @@ class TranslationTask(RaggedTask):
 
         return bleu(accuracy_log, self.root, count=len(self.sources))
 
+    def accuracy_text(self, result: Accuracy) -> str:
+        from translation.accuracy import line
+
+        return line(result)
+
 
 def step_path(encoder: str) -> str:
     """The step graph beside an encoder graph: ``gnmt-encoder.onnx`` -> ``gnmt-step.onnx``."""

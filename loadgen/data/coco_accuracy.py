@@ -222,5 +222,10 @@ def report(prog: str, args, annotations: str | os.PathLike, remove_empty: bool =
             write_atomic(args.output_file, json.dumps(results).encode())
         return acc
 
-    return command(prog, compute, lambda r: f"mAP={r['mAP']:.3f}%, images={r['images']}, "
-                                            f"detections={r['detections']}")
+    return command(prog, compute, line)
+
+
+def line(result: Accuracy) -> str:
+    """The reference tools' ``mAP=XX.XXX%`` (accuracy-coco.py, accuracy-openimages.py), which the submission
+    checker reads from accuracy.txt, with the counts behind it."""
+    return f"mAP={result['mAP']:.3f}%, images={result['images']}, detections={result['detections']}"

@@ -54,3 +54,8 @@ class DetectionTask(InMemoryTask):
         found = read_log(accuracy_log, np.float32)
         return accuracy_from_responses(found, self.coco, remove_empty=self.remove_empty,
                                        source=str(accuracy_log))[0]
+
+    def accuracy_text(self, result: Accuracy) -> str:
+        from loadgen.data.coco_accuracy import line
+
+        return line(result)
