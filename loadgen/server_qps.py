@@ -110,11 +110,12 @@ def search(measure: Measure, settings: SearchSettings, progress: Callable[[Step]
 
     hi = offline * 1.05  # Server above the Offline rate is possible only by noise; a run over the bound proves it
     lo = offline / 2
+    hi_over = False  # whether a run at hi was over the bound
     while not run("coarse", lo, settings.search_s).within_bound:
-        hi, lo = lo, lo / 2
+        hi, lo, hi_over = lo, lo / 2, True
         if lo < offline * settings.floor_fraction:
             return Search(offline_qps=offline, server_qps=None, coarse_qps=None, steps=steps)
-    if run("coarse", hi, settings.search_s).within_bound:
+    if not hi_over and run("coarse", hi, settings.search_s).within_bound:
         lo = hi  # at or above Offline: nothing higher to look for
     else:
         while hi / lo > 1 + settings.precision:
