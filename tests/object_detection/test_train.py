@@ -42,6 +42,7 @@ def test_short_mini_run_log_passes_the_checker(tmp_path, mini_root):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # about 4 min alone on 2 cores; pytest's 300 s default is missed beside another job
 def test_demo_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
     # The mini recipe on the whole mini set, as make demo runs it (about 4 min on 2 cores): it must stop because
     # both mAPs reached their targets, not because the epochs ran out, and say so in train_result.json and the log.
