@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SHELL_SCRIPTS = $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES   = $(shell git ls-files 'Dockerfile*' '*/Dockerfile*' 2>/dev/null)
 
-.PHONY: setup test test-slow demo bench lint constraints clean
+.PHONY: setup test test-slow demo submission-demo bench lint constraints clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,19 @@ demo: setup
 	$(PY) -m single_stage_detector.demo
 	$(PY) -m object_detection.demo
 	$(PY) -m translation.demo
+
+# The runs of an inference submission on the mini sets (ResNet-50 and RetinaNet, every scenario, accuracy, TEST01,
+# TEST04), shortened by each folder's user.conf, and the open-division tree built from them: the layout and the
+# files of a submission, not a result to submit (loadgen/README.md says what the mini runs cannot stand in for).
+SUBMISSION_DEMO := results/submission-demo
+submission-demo: setup
+	$(PY) -m image_classification.demo --submission
+	$(PY) -m object_detection.demo --submission
+	rm -rf $(SUBMISSION_DEMO)
+	$(PY) -m loadgen.submission --runs resnet50-mini=results/image_classification/submission-runs \
+		--runs retinanet-mini=results/object_detection/submission-runs --org SuiteDemo --system cpu-demo \
+		--division open --output $(SUBMISSION_DEMO)
+	@echo "submission-demo: shortened runs on the mini sets, not valid for submission; the tree is in $(SUBMISSION_DEMO)/open/SuiteDemo"
 
 bench: setup
 	$(PY) -m tests.bench
