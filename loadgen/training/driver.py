@@ -67,6 +67,10 @@ def get_args_parser(workload: type[Workload], add_help: bool = True,
     parser.add_argument("--output", default=workload.default_output,
                         help=f"folder for the mllog log, checkpoints and curve (default: {workload.default_output})")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--runs", type=cli.positive(int), default=1,
+                        help="train this many times, one after another, with seeds --seed, --seed+1, ..., each in "
+                             "<output>/run_<i>/; their logs become <output>/result_<i>.txt and the olympic score "
+                             "is printed (default: 1)")
     parser.add_argument("--epochs", type=cli.positive(int), default=None,
                         help="most epochs to run (default: the config's)")
     parser.add_argument("--batch-size", type=cli.positive(int), default=None,
@@ -103,9 +107,60 @@ def main(workload: type[Workload], args: argparse.Namespace) -> int:
         if args.resume and not (out / RESUME).is_dir():
             raise UsageError(f"--resume: no checkpoint in {out / RESUME} (a run saves one at each evaluation "
                              "with --save-resume, the default for open-division configs)")
+        if args.runs > 1 and args.resume:
+            raise UsageError("--resume continues one run; with --runs, resume each run_<i>/ alone")
     except UsageError as exc:
         print(f"{workload.prog}: error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
+    out.mkdir(parents=True, exist_ok=True)
+    if args.runs > 1:
+        return _runs(workload, args, cfg, targets, out)
+    return _one_run(workload, args, cfg, targets, out)
+
+
+def _runs(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets: dict[str, float],
+          out: Path) -> int:
+    """``--runs N``: N runs in turn, seeds from --seed up, each log copied to ``result_<i>.txt`` beside them (the
+    name a results package takes), then every run's time and the olympic score (``olympic.json``). 0 when the
+    runs have a score, 1 when they have none (more than one run did not converge), else a run's own failure."""
+    import shutil
+
+    from loadgen.training import olympic
+
+    runs = []
+    for i in range(args.runs):
+        folder = out / f"run_{i}"
+        one = argparse.Namespace(**{**vars(args), "seed": args.seed + i, "output": str(folder), "runs": 1})
+        print(f"== run {i + 1} of {args.runs}: seed {one.seed}, in {folder}", flush=True)
+        code = _one_run(workload, one, cfg, targets, folder)
+        if code not in (0, 1) or not (folder / LOG).is_file():  # bad data, a crash: no run to score
+            return code or 1
+        shutil.copyfile(folder / LOG, out / f"result_{i}.txt")
+        runs.append(olympic.read_run(out / f"result_{i}.txt"))
+    score = olympic.olympic(runs)
+    for i, run in enumerate(runs):
+        verdict = "reached the target" if run.converged else "did not reach the target"
+        seconds = "n/a" if run.seconds is None else f"{run.seconds:.1f} s"
+        mark = " (dropped)" if i in score.dropped else ""
+        print(f"run {i}: seed {run.seed}, {seconds}, {verdict}{mark}")
+    record = {"benchmark": workload.mllog_benchmark, "config": args.config,
+              "runs": [dataclasses.asdict(r) for r in runs], "score_s": score.seconds, "used": score.used,
+              "dropped": score.dropped, "how": score.reason, "environment": environment()}
+    report.write_json_atomic(out / "olympic.json", record)
+    from loadgen import results
+
+    files = {"olympic": str(out / "olympic.json"), **{f"result_{i}": str(out / f"result_{i}.txt")
+                                                       for i in range(len(runs))}}
+    results.record_run("olympic", record | {"files": files}, out / "olympic.json")
+    if score.seconds is None:
+        print(f"olympic score: none ({score.reason})")
+        return 1
+    print(f"olympic score: {score.seconds:.1f} s, the mean of {len(score.used)} runs ({score.reason})")
+    return 0
+
+
+def _one_run(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets: dict[str, float],
+             out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         return distributed.run(args.device, lambda world: _Run(workload, args, cfg, targets, out, world).train(),
@@ -325,11 +380,16 @@ class _Run:
         target = next(iter(w.targets.values())) if len(w.targets) == 1 else None
         plots.write_curve(out / "training_curve.png", self.history["epoch"], series, "epoch",
                            f"{w.describe()}: {', '.join(w.targets)} and train loss per evaluation", target)
-        report.write_json_atomic(out / RESULT, {
+        record = {
             "benchmark": w.name, "config": args.config, "division": self.cfg.division, "seed": self.seed,
             "world_size": self.world.world_size, "reached_target": self.reached, "metrics": self.metrics,
             "targets": w.targets, "epochs": epochs, "steps": self.step, "time_to_train_s": seconds,
-            "resumed": bool(args.resume), "history": self.history, "environment": environment()})
+            "resumed": bool(args.resume), "history": self.history, "environment": environment()}
+        report.write_json_atomic(out / RESULT, record)
+        from loadgen import results
+
+        files = {name: str(out / name) for name in (LOG, RESULT, "training_curve.png") if (out / name).is_file()}
+        results.record_run("training", record | {"files": files}, out / RESULT)
         status = "reached" if self.reached else "did not reach"
         goal = ", ".join(f"{k} {v}" for k, v in w.targets.items())
         got = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())
