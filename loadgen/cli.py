@@ -519,7 +519,11 @@ def _find_server_qps(args: argparse.Namespace, make_task, prog: str, runs) -> in
         found = server_qps.search(measure, knobs, progress)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    record = found.as_json(knobs) | {"model": server.model, "backend": args.backend, "model_file": args.model}
+    from loadgen import results
+    from loadgen.environment import environment
+
+    record = found.as_json(knobs) | {"model": server.model, "backend": args.backend, "model_file": args.model,
+                                     "environment": environment()}
     write_json_atomic(folder / "server_qps_search.json", record)
     bound = next((s for s in reversed(found.steps) if s.phase != "offline"), None)
     bound_s = None
@@ -531,6 +535,9 @@ def _find_server_qps(args: argparse.Namespace, make_task, prog: str, runs) -> in
             bound_s = parse_detail(detail).get("effective_target_latency_ns", 0) / 1e9 or None
     server_qps.plot(folder / "server_qps_search.png", found, f"{server.model} Server QPS search ({args.backend})",
                     bound_s)
+    results.record_run("qps-search", record | {"files": {"record": str(folder / "server_qps_search.json"),
+                                                         "plot": str(folder / "server_qps_search.png")}},
+                       folder / "server_qps_search.json")
     if found.server_qps is None:
         print(f"{prog}: no Server rate was confirmed VALID (Offline {found.offline_qps:.1f} samples/s); "
               f"record in {folder}", file=sys.stderr)

@@ -28,6 +28,7 @@ def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
             continue
     return {
         "command": list(command) if command is not None else list(sys.argv),
+        "cwd": os.getcwd(),
         "git_revision": _git_revision(),
         "python": platform.python_version(),
         "packages": versions,

@@ -183,7 +183,7 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
     loadgen_figures = {k: v for k, v in detail.items()
                        if isinstance(k, str) and (k.startswith("result_") or k.startswith("effective_"))
                        and not k.endswith("[]")}
-    write_json_atomic(out / "results.json", {
+    record = {
         "status": "ok",
         "scenario": rs.scenario,
         "mode": rs.mode,
@@ -204,14 +204,20 @@ def summarize(out: Path, rs: RunSettings, *, task=None, backend=None, wall_s: fl
         "harness": dict(extra or {}, wall_s=wall_s),
         "environment": environment(command),
         "files": files,
-    })
+    }
+    write_json_atomic(out / "results.json", record)
+    from loadgen import results
+
+    results.record_run("inference", record, out / "results.json")
     return result
 
 
 def write_failure(out: Path, rs: RunSettings, error: str, detail: str | None,
                   command: Sequence[str] | None) -> None:
     """A results.json that says the run failed, and why, in place of figures."""
-    write_json_atomic(out / "results.json", {
-        "status": "failed", "scenario": rs.scenario, "mode": rs.mode, "model": rs.model, "error": error,
-        "traceback": detail, "settings": dataclasses.asdict(rs), "environment": environment(command),
-    })
+    record = {"status": "failed", "scenario": rs.scenario, "mode": rs.mode, "model": rs.model, "error": error,
+              "traceback": detail, "settings": dataclasses.asdict(rs), "environment": environment(command)}
+    write_json_atomic(out / "results.json", record)
+    from loadgen import results
+
+    results.record_run("inference", record, out / "results.json")

@@ -10,7 +10,9 @@ NEUTRAL = ["loadgen", "loadgen.harness", "loadgen.settings", "loadgen.report", "
            "loadgen.environment", "loadgen.plots",
            "loadgen.training", "loadgen.training.timing", "loadgen.data", "loadgen.data.cli", "loadgen.cli",
            "loadgen.backends", "loadgen.backends.null", "loadgen.__main__", "loadgen.deploy.scripts",
-           "loadgen.deploy.launch", "loadgen.deploy.backendai"]
+           "loadgen.deploy.launch", "loadgen.deploy.backendai", "loadgen.compliance", "loadgen.server_qps",
+           "loadgen.submission", "loadgen.submission.system", "loadgen.submission.__main__", "loadgen.results",
+           "loadgen.results.__main__", "loadgen.training.olympic", "loadgen.training.package"]
 BLOCKED = ["torch", "tensorflow", "onnxruntime", "ai_edge_litert", "keras", "jax"]
 
 
