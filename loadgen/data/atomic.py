@@ -70,6 +70,17 @@ def reclaim_partials(parent: str | os.PathLike, name: str | None = None) -> list
     return removed
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc/self/status), else the common 022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def write_atomic(path: str | os.PathLike, content: str | bytes) -> Path:
     """Write ``content`` to a temporary file beside ``path`` and rename it over: readers never see half a file,
     and a crash or kill leaves the old file (or none), never a truncated one."""
@@ -77,6 +88,9 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a result, a report or a log is as readable as any file the user
+        # writes (their umask), so that another account or a container's user can read what a run wrote.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as fh:
             fh.write(content)
         os.replace(tmp, path)

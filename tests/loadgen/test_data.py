@@ -370,3 +370,16 @@ def test_partial_folders_of_dead_processes_are_reclaimed_and_live_ones_kept(tmp_
         assert not stale.exists() and mine.is_dir()
         (tmp / "f").write_text("done")
     assert (tmp_path / "set" / "f").read_text() == "done"
+
+
+def test_write_atomic_files_are_as_readable_as_the_umask_allows(tmp_path):
+    import os
+
+    from loadgen.data import write_atomic
+
+    old = os.umask(0o027)
+    try:
+        path = write_atomic(tmp_path / "results.json", "{}")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640  # not mkstemp's private 0600
