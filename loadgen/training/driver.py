@@ -127,16 +127,26 @@ def _runs(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets:
 
     from loadgen.training import olympic
 
+    # Under torchrun every rank runs the loop (each run is a collective job); rank 0 alone writes the logs, so it
+    # alone gathers them and scores.
+    main_rank = int(os.environ.get("RANK", "0")) == 0
     runs = []
     for i in range(args.runs):
         folder = out / f"run_{i}"
         one = argparse.Namespace(**{**vars(args), "seed": args.seed + i, "output": str(folder), "runs": 1})
-        print(f"== run {i + 1} of {args.runs}: seed {one.seed}, in {folder}", flush=True)
+        if main_rank:
+            print(f"== run {i + 1} of {args.runs}: seed {one.seed}, in {folder}", flush=True)
         code = _one_run(workload, one, cfg, targets, folder)
-        if code not in (0, 1) or not (folder / LOG).is_file():  # bad data, a crash: no run to score
-            return code or 1
+        if code not in (0, 1):  # bad data, bad usage, a crash: no run to score
+            return code
+        if not main_rank:
+            continue
+        if not (folder / LOG).is_file():
+            return 1
         shutil.copyfile(folder / LOG, out / f"result_{i}.txt")
         runs.append(olympic.read_run(out / f"result_{i}.txt"))
+    if not main_rank:
+        return 0
     score = olympic.olympic(runs)
     for i, run in enumerate(runs):
         verdict = "reached the target" if run.converged else "did not reach the target"
@@ -155,7 +165,8 @@ def _runs(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets:
     if score.seconds is None:
         print(f"olympic score: none ({score.reason})")
         return 1
-    print(f"olympic score: {score.seconds:.1f} s, the mean of {len(score.used)} runs ({score.reason})")
+    print(f"olympic score: {score.seconds:.1f} s, the mean of {len(score.used)} run{'s' * (len(score.used) != 1)} "
+          f"({score.reason})")
     return 0
 
 

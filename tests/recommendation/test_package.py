@@ -61,3 +61,16 @@ def test_package_refuses_the_wrong_number_of_runs(five_runs, tmp_path):
         (partial / f"result_{i}.txt").write_bytes((out / f"result_{i}.txt").read_bytes())
     with pytest.raises(package.PackageError, match="exactly 5 runs"):
         package.build([partial], tmp_path / "pkg", org="o", system_name="s")
+
+
+@pytest.mark.slow
+def test_runs_under_torchrun_score_on_rank_0(tmp_path):
+    # Every rank runs each run (a collective job); rank 0 alone gathers the logs and scores.
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "recommendation.train", "--config", "mini", "--runs", "3", "--test-freq", "20",
+                           "--target", "0.5", "--quiet", "--threads", "1", "--output", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((tmp_path / "olympic.json").read_text())
+    assert [run["seed"] for run in record["runs"]] == [1, 2, 3] and record["score_s"] is not None
+    assert proc.stdout.count("olympic score:") == 1
