@@ -127,26 +127,24 @@ def _runs(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets:
 
     from loadgen.training import olympic
 
-    # Under torchrun every rank runs the loop (each run is a collective job); rank 0 alone writes the logs, so it
-    # alone gathers them and scores.
-    main_rank = int(os.environ.get("RANK", "0")) == 0
-    runs = []
-    for i in range(args.runs):
-        folder = out / f"run_{i}"
-        one = argparse.Namespace(**{**vars(args), "seed": args.seed + i, "output": str(folder), "runs": 1})
-        if main_rank:
-            print(f"== run {i + 1} of {args.runs}: seed {one.seed}, in {folder}", flush=True)
-        code = _one_run(workload, one, cfg, targets, folder)
-        if code not in (0, 1):  # bad data, bad usage, a crash: no run to score
-            return code
-        if not main_rank:
-            continue
-        if not (folder / LOG).is_file():
-            return 1
-        shutil.copyfile(folder / LOG, out / f"result_{i}.txt")
-        runs.append(olympic.read_run(out / f"result_{i}.txt"))
-    if not main_rank:
+    # Under torchrun every rank takes part in each run, in one process group for all of them (a group destroyed and
+    # made again between runs can hang the next rendezvous); rank 0 alone writes the logs, gathers and scores.
+    def all_runs(world: distributed.World) -> int:
+        for i in range(args.runs):
+            folder = out / f"run_{i}"
+            one = argparse.Namespace(**{**vars(args), "seed": args.seed + i, "output": str(folder), "runs": 1})
+            if world.is_main:
+                print(f"== run {i + 1} of {args.runs}: seed {one.seed}, in {folder}", flush=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            _Run(workload, one, cfg, targets, folder, world).train()
+            if world.is_main:
+                shutil.copyfile(folder / LOG, out / f"result_{i}.txt")
         return 0
+
+    code = _guarded_run(workload, args, all_runs)
+    if code or int(os.environ.get("RANK", "0")) != 0:
+        return code
+    runs = [olympic.read_run(out / f"result_{i}.txt") for i in range(args.runs)]
     score = olympic.olympic(runs)
     for i, run in enumerate(runs):
         verdict = "reached the target" if run.converged else "did not reach the target"
@@ -173,9 +171,13 @@ def _runs(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets:
 def _one_run(workload: type[Workload], args: argparse.Namespace, cfg: Any, targets: dict[str, float],
              out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
+    return _guarded_run(workload, args, lambda world: _Run(workload, args, cfg, targets, out, world).train())
+
+
+def _guarded_run(workload: type[Workload], args: argparse.Namespace, train) -> int:
+    """``train(world)`` in the process group (if any), a data or checkpoint problem ending it in one line."""
     try:
-        return distributed.run(args.device, lambda world: _Run(workload, args, cfg, targets, out, world).train(),
-                               prog=workload.prog)
+        return distributed.run(args.device, train, prog=workload.prog)
     except (*workload.data_errors, CheckpointError) as exc:
         # From a DataLoader worker the message carries the worker's traceback; its last line names the file.
         print(f"{workload.prog}: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
