@@ -159,6 +159,8 @@ def rows(db: str | os.PathLike | None = None, kind: str | None = None, benchmark
         where.append(f"id IN ({', '.join('?' for _ in ids)})")
         params.extend(ids)
     query = f"SELECT {', '.join(COLUMNS)} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+    if not Path(db if db is not None else path()).exists():
+        return []  # reading makes no store
     with connect(db) as conn:
         found = [dict(zip(COLUMNS, r, strict=True)) for r in conn.execute(query + " ORDER BY id", params)]
     for row in found:
