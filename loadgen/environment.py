@@ -52,6 +52,28 @@ def _git_revision() -> str | None:
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def copy_tracked(root: str | os.PathLike, paths: Sequence[str], target: str | os.PathLike) -> int:
+    """Copy the files git tracks under ``paths`` of the checkout ``root`` into ``target``, keeping their relative
+    paths (a submission's or a package's copy of the code); links are skipped. How many were copied: none where
+    ``root`` is not a checkout."""
+    import shutil
+
+    root, target = Path(root), Path(target)
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", *paths], cwd=root, capture_output=True, timeout=30,
+                                check=True).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    copied = 0
+    for name in filter(None, listed.split("\0")):
+        src = root / name
+        if src.is_file() and not src.is_symlink():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target / name)
+            copied += 1
+    return copied
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

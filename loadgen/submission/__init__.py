@@ -24,11 +24,11 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from loadgen.environment import copy_tracked
 from loadgen.settings import SCENARIOS
 
 VERSIONS = ("v6.0", "v5.1")
@@ -285,26 +285,14 @@ def _source(target: Path, runs: Sequence[Run], source_root: str | Path | None) -
     for run in runs:
         for path in run.folder.glob("*/*/results.json"):
             revisions.add((json.loads(path.read_text()).get("environment") or {}).get("git_revision") or "unknown")
-    copied = []
+    copied = 0
     if source_root is not None:
-        root = Path(source_root)
-        try:
-            listed = subprocess.run(["git", "ls-files", "-z", "loadgen", *sorted(_benchmark_folders(runs, root))],
-                                    cwd=root, capture_output=True, timeout=30, check=True).stdout
-        except (OSError, subprocess.SubprocessError):
-            listed = b""
-        for name in filter(None, listed.decode().split("\0")):
-            src = root / name
-            if src.is_file() and not src.is_symlink():
-                dst = target / name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
-                copied.append(name)
+        copied = copy_tracked(source_root, ["loadgen", *sorted(_benchmark_folders(runs, Path(source_root)))], target)
     lines = ["# The code behind these results", "",
              f"The runs were made with this suite at revision {', '.join(sorted(revisions))}.",
              "Every run's command is in its scenario's README.md."]
     if copied:
-        lines += ["", f"The {len(copied)} files below are a copy of that code: the shared `loadgen/` package and "
+        lines += ["", f"The {copied} files below are a copy of that code: the shared `loadgen/` package and "
                       "the benchmark folders."]
     (target / "README.md").write_text("\n".join(lines) + "\n")
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.cli import ArgumentParser, die, existing_dir, existing_file
+from loadgen.environment import copy_tracked
 from loadgen.training.olympic import RUNS, events, olympic, read_run
 
 PROG = "python -m loadgen.training.package"
@@ -154,18 +155,8 @@ def _copy_code(target: Path, source_root: Path | None, folders: Sequence[Path]) 
     copied = 0
     if source_root is not None:
         root = Path(source_root)
-        names = ["loadgen", *sorted(b for b in benchmarks if (root / b / "train.py").is_file())]
-        try:
-            listed = subprocess.run(["git", "ls-files", "-z", *names], cwd=root, capture_output=True, timeout=30,
-                                    check=True).stdout.decode()
-        except (OSError, subprocess.SubprocessError):
-            listed = ""
-        for name in filter(None, listed.split("\0")):
-            src = root / name
-            if src.is_file() and not src.is_symlink():
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, target / name)
-                copied += 1
+        copied = copy_tracked(root, ["loadgen", *sorted(b for b in benchmarks if (root / b / "train.py").is_file())],
+                              target)
     (target / "README.md").write_text(
         "# The code behind these results\n\n"
         f"The runs were made with this suite at revision {', '.join(sorted(revisions)) or 'unknown'}; "
