@@ -11,12 +11,16 @@ norm.
 
 RetinaNet is the MLPerf inference reference's ``retinanet`` (torchvision's ``RetinaNet`` on a ResNeXt50-32x4d FPN
 with levels P3-P7, 264 OpenImages classes, 800x800 input). :class:`RetinaNetHeads` is the same network up to its raw
-head outputs, what export writes and every backend runs; ``boxes.postprocess`` finishes the job.
+head outputs, what export writes and every backend runs; ``boxes.postprocess`` finishes the job. Trained from
+scratch (the mini config), its heads get group norm after each hidden convolution (``head_norm``), as torchvision's
+``retinanet_resnet50_fpn_v2`` has them: without normalisation in the heads a detector learns from scratch far more
+slowly (He et al., "Rethinking ImageNet Pre-training", 2019, trains from scratch with group norm throughout).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import torch
 from torch import nn
@@ -24,6 +28,7 @@ from torchvision.models import resnet
 from torchvision.models.detection import MaskRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
@@ -40,6 +45,8 @@ PRETRAINED_TRAINABLE_LAYERS = 3
 # scales 2^0, 2^(1/3), 2^(2/3) and three aspect ratios, 9 anchors a cell.
 ANCHOR_SIZES = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512))
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
+FPN_CHANNELS = 256
+HEAD_NORM_GROUPS = 32  # torchvision's retinanet_resnet50_fpn_v2 head: GroupNorm(32, 256)
 # ImageNet normalisation, which RetinaNet's transform applies (torchvision's GeneralizedRCNNTransform defaults).
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -64,16 +71,21 @@ def anchor_generator() -> AnchorGenerator:
 
 
 def build_retinanet(image_size: int = RETINANET_SIZE, num_classes: int = RETINANET_CLASSES,
-                    pretrained_backbone: bool = False) -> RetinaNet:
+                    pretrained_backbone: bool = False, head_norm: bool = False) -> RetinaNet:
     """RetinaNet ResNeXt50-32x4d FPN (P3-P7) with random weights, resizing every image to image_size x image_size.
     ``pretrained_backbone`` sets it up for :func:`load_backbone` as the reference trains it (frozen batch norm,
-    stem and layer1 fixed); else every layer trains, with batch norm (the mini config, from scratch)."""
+    stem and layer1 fixed); else every layer trains, with batch norm (the mini config, from scratch).
+    ``head_norm`` puts group norm after each hidden convolution of both heads (see the module docstring); the
+    reference's heads have none."""
     norm = misc_ops.FrozenBatchNorm2d if pretrained_backbone else torch.nn.BatchNorm2d
     trunk = resnet.resnext50_32x4d(weights=None, norm_layer=norm)
     backbone = _resnet_fpn_extractor(trunk, PRETRAINED_TRAINABLE_LAYERS if pretrained_backbone else 5,
-                                     returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(2048, 256))
+                                     returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(2048, FPN_CHANNELS))
+    anchors = anchor_generator()
+    head = RetinaNetHead(FPN_CHANNELS, anchors.num_anchors_per_location()[0], num_classes,
+                         norm_layer=partial(nn.GroupNorm, HEAD_NORM_GROUPS) if head_norm else None)
     return RetinaNet(backbone, num_classes=num_classes, min_size=image_size, max_size=image_size,
-                     fixed_size=(image_size, image_size), anchor_generator=anchor_generator(),
+                     fixed_size=(image_size, image_size), anchor_generator=anchors, head=head,
                      image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
 
 

@@ -326,6 +326,8 @@ class _Run:
                 optimizer.zero_grad(set_to_none=True)
                 loss = w.loss(model, batch)
                 loss.backward()
+                if w.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), w.grad_clip_norm)
                 optimizer.step()
                 # Summed on the device: .item() each step would wait for the GPU every step.
                 self.loss_sum += loss.detach()

@@ -109,6 +109,9 @@ class Workload:
         self.targets: dict[str, float] = dict(self.default_targets(cfg))
         self.model: torch.nn.Module | None = None  # set by setup(), on ``device``
         self.optimizer: torch.optim.Optimizer | None = None  # set by setup(), over self.model's parameters
+        # When setup() sets it, the driver scales the gradients to this total L2 norm at most before each
+        # optimizer step (after DDP's all-reduce, so every rank clips alike).
+        self.grad_clip_norm: float | None = None
         # Also set by setup(): training samples per epoch, samples in one evaluation (all shards together), and
         # steps in one epoch of train_batches().
         self.train_samples = self.eval_samples = self.steps_per_epoch = 0

@@ -186,13 +186,31 @@ def test_short_retinanet_mini_run_log_passes_the_checker(tmp_path, openimages_ro
     events = {e["key"]: e["value"] for e in mllog_events(log)}
     assert events["submission_benchmark"] == "retinanet" and events["submission_division"] == "open"
     assert isinstance(events["eval_accuracy"], float) and events["eval_samples"] == 2
+    assert events["opt_base_learning_rate"] == pytest.approx(3e-4) and events["opt_gradient_clip_norm"] == 10
     result = mllog_logs.checker(log, RETINANET_RULESET)
     assert result.returncode == 0 and "SUCCESS" in result.stdout + result.stderr, result.stdout + result.stderr
     # The checkpoint is what export reads: the raw-head graphs come out of it and pass their parity check.
     from object_detection import export
 
+    net, _ = export.load_checkpoint(tmp_path)  # the mini config's heads, group norm included
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in net.head.modules()) == 8
     assert export.main(export.get_args_parser().parse_args(["--checkpoint", str(tmp_path), "--parity-images",
                                                             "2", "--formats", "onnxruntime"])) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 7 min alone on 2 cores
+def test_retinanet_mini_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
+    # The retinanet-mini recipe from scratch on the whole OpenImages-format mini set: it must stop because the mAP
+    # reached the target, before its epochs ran out.
+    cfg = train.RETINANET_CONFIGS["retinanet-mini"]
+    assert run_train(tmp_path, mini.ensure_openimages(), "--config", "retinanet-mini") == 0
+    result = json.loads((tmp_path / "train_result.json").read_text())
+    assert result["reached_target"] and result["epochs"] < cfg.epochs and result["metrics"]["mAP"] >= cfg.target
+    assert capsys.readouterr().out.count("RESULT,retinanet,1,") == 1
+    log = tmp_path / "mlperf_train_log.txt"
+    proc = mllog_logs.checker(log, RETINANET_RULESET)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_retinanet_closed_config_logs_the_rules_keys(tmp_path, openimages_root, monkeypatch):

@@ -177,3 +177,28 @@ def test_resume_checkpoints_are_saved_by_default_only_for_open_division(tmp_path
     # run saves none unless asked.
     run(tmp_path, "--config", config, "--epochs", "2", *flags)
     assert (tmp_path / "resume").is_dir() == saved
+
+
+@pytest.mark.parametrize("clip", [None, 0.01])
+def test_gradients_reach_the_optimizer_clipped_to_the_workloads_norm(tmp_path, monkeypatch, clip):
+    norms = []
+    setup = Toy.setup
+
+    def clipped_setup(self, seed):
+        setup(self, seed)
+        self.grad_clip_norm = clip
+        step = self.optimizer.step
+
+        def recording_step(*a, **k):
+            norms.append(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in self.model.parameters()])))
+            return step(*a, **k)
+
+        self.optimizer.step = recording_step
+
+    monkeypatch.setattr(Toy, "setup", clipped_setup)
+    run(tmp_path, "--epochs", "1")
+    assert len(norms) == 8
+    if clip is None:
+        assert max(norms) > 0.01  # the toy's gradients are larger than the clip below
+    else:
+        assert max(norms) <= clip * (1 + 1e-5)
