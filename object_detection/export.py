@@ -52,8 +52,11 @@ def load_checkpoint(folder: str | Path) -> tuple[models.RetinaNetHeads, dict]:
         size = meta.get("image_size")
         if not isinstance(size, int) or size < 32:
             raise CheckpointError(f"{folder}/model.json: 'image_size' must be an integer >= 32, got {size!r}")
+        head_norm = meta.get("head_norm", False)  # absent from checkpoints older than the normed mini heads
+        if not isinstance(head_norm, bool):
+            raise CheckpointError(f"{folder}/model.json: 'head_norm' must be true or false, got {head_norm!r}")
         return models.build_retinanet(size, pretrained_backbone=bool(meta.get("pretrained_backbone")),
-                                      head_norm=bool(meta.get("head_norm")))
+                                      head_norm=head_norm)
 
     model, meta = load_model(folder, make)
     return models.RetinaNetHeads(model).eval(), meta

@@ -198,8 +198,20 @@ def test_short_retinanet_mini_run_log_passes_the_checker(tmp_path, openimages_ro
                                                             "2", "--formats", "onnxruntime"])) == 0
 
 
+@pytest.mark.parametrize("head_norm", ["yes", 1, None])
+def test_export_refuses_a_checkpoint_whose_head_norm_is_not_a_bool(tmp_path, capsys, head_norm):
+    from loadgen.training.checkpoint import save_state
+    from object_detection import export
+
+    save_state({"x": torch.zeros(1)}, {"model": "retinanet", "image_size": 256, "head_norm": head_norm}, tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(export.get_args_parser().parse_args(["--checkpoint", str(tmp_path)]))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err.count("\n") == 1 and "'head_norm' must be true or false" in err
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # about 7 min alone on 2 cores
+@pytest.mark.timeout(1800)  # 8-11 min alone on 2 cores
 def test_retinanet_mini_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
     # The retinanet-mini recipe from scratch on the whole OpenImages-format mini set: it must stop because the mAP
     # reached the target, before its epochs ran out.
