@@ -211,7 +211,7 @@ def test_export_refuses_a_checkpoint_whose_head_norm_is_not_a_bool(tmp_path, cap
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 8-11 min alone on 2 cores
+@pytest.mark.timeout(1800)  # about 10 min alone on 2 cores
 def test_retinanet_mini_recipe_trains_to_its_target_and_the_log_passes_the_checker(tmp_path, capsys):
     # The retinanet-mini recipe from scratch on the whole OpenImages-format mini set: it must stop because the mAP
     # reached the target, before its epochs ran out.
